@@ -1,0 +1,5 @@
+"""`python -m platformgen`."""
+
+from platformgen.cli import run
+
+run()
