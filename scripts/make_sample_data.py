@@ -31,7 +31,7 @@ from pathlib import Path
 from random import Random
 
 ROOT = Path(__file__).resolve().parent.parent
-UTC = dt.timezone.utc
+UTC = dt.UTC
 CET = dt.timezone(dt.timedelta(hours=1))
 CENT = Decimal("0.01")
 
@@ -130,26 +130,84 @@ def report(path: Path, rows: int) -> None:
 # --------------------------------------------------------------------------- specs/ : acme_shop
 
 FIRST_NAMES = [
-    "Anna", "Lukas", "Marie", "Jonas", "Sophie", "Felix", "Emma", "Paul", "Léa", "Hugo", "Chloé", "Louis",
-    "Sanne", "Daan", "Lucía", "Pablo", "Giulia", "Marco", "Olivia", "James", "Emily", "Noah", "Ava", "Liam",
-    "Grace", "Oliver", "Jürgen", "Zoë", "Mia", "Ben",
+    "Anna",
+    "Lukas",
+    "Marie",
+    "Jonas",
+    "Sophie",
+    "Felix",
+    "Emma",
+    "Paul",
+    "Léa",
+    "Hugo",
+    "Chloé",
+    "Louis",
+    "Sanne",
+    "Daan",
+    "Lucía",
+    "Pablo",
+    "Giulia",
+    "Marco",
+    "Olivia",
+    "James",
+    "Emily",
+    "Noah",
+    "Ava",
+    "Liam",
+    "Grace",
+    "Oliver",
+    "Jürgen",
+    "Zoë",
+    "Mia",
+    "Ben",
 ]
 LAST_NAMES = [
-    "Schmidt", "Müller", "Weber", "Fischer", "Martin", "Bernard", "Dubois", "de Vries", "Jansen", "García",
-    "López", "Rossi", "Bianchi", "Smith", "Johnson", "Brown", "Taylor", "Wilson", "Evans", "Walker",
+    "Schmidt",
+    "Müller",
+    "Weber",
+    "Fischer",
+    "Martin",
+    "Bernard",
+    "Dubois",
+    "de Vries",
+    "Jansen",
+    "García",
+    "López",
+    "Rossi",
+    "Bianchi",
+    "Smith",
+    "Johnson",
+    "Brown",
+    "Taylor",
+    "Wilson",
+    "Evans",
+    "Walker",
 ]
 COUNTRIES = {"DE": 12, "FR": 6, "NL": 4, "ES": 3, "IT": 3, "US": 7, "GB": 5}
 CURRENCY = {"DE": "EUR", "FR": "EUR", "NL": "EUR", "ES": "EUR", "IT": "EUR", "US": "USD", "GB": "GBP"}
 EMAIL_DOMAINS = ["example.com", "mail.example", "example.org", "post.example"]
 
 PRODUCTS = [
-    ("apparel", "Merino T-Shirt", 39.90), ("apparel", "Rain Jacket", 129.00), ("apparel", "Wool Socks (3-pack)", 19.50),
-    ("apparel", "Trail Cap", 24.00), ("electronics", "Wireless Earbuds", 89.00), ("electronics", "USB-C Charger 65W", 45.00),
-    ("electronics", "E-Reader", 139.00), ("electronics", "Bike Light Set", 34.90), ("home", "Ceramic Mug", 14.90),
-    ("home", "Pour-Over Coffee Set", 59.00), ("home", "Linen Throw", 79.00), ("home", "Desk Lamp", 49.90),
-    ("outdoor", "Camping Stove", 69.00), ("outdoor", "Trekking Poles", 54.00), ("outdoor", "Daypack 22L", 95.00),
-    ("outdoor", "Insulated Bottle", 29.90), ("books", "Field Guide to Birds", 24.90), ("books", "Trail Cookbook", 19.90),
-    ("books", "Night Sky Atlas", 32.00), ("books", "Bike Repair Manual", 17.50),
+    ("apparel", "Merino T-Shirt", 39.90),
+    ("apparel", "Rain Jacket", 129.00),
+    ("apparel", "Wool Socks (3-pack)", 19.50),
+    ("apparel", "Trail Cap", 24.00),
+    ("electronics", "Wireless Earbuds", 89.00),
+    ("electronics", "USB-C Charger 65W", 45.00),
+    ("electronics", "E-Reader", 139.00),
+    ("electronics", "Bike Light Set", 34.90),
+    ("home", "Ceramic Mug", 14.90),
+    ("home", "Pour-Over Coffee Set", 59.00),
+    ("home", "Linen Throw", 79.00),
+    ("home", "Desk Lamp", 49.90),
+    ("outdoor", "Camping Stove", 69.00),
+    ("outdoor", "Trekking Poles", 54.00),
+    ("outdoor", "Daypack 22L", 95.00),
+    ("outdoor", "Insulated Bottle", 29.90),
+    ("books", "Field Guide to Birds", 24.90),
+    ("books", "Trail Cookbook", 19.90),
+    ("books", "Night Sky Atlas", 32.00),
+    ("books", "Bike Repair Manual", 17.50),
 ]
 ORDER_STATUSES = ("placed", "paid", "shipped", "delivered", "returned", "cancelled")
 ORDER_CHANNELS = {"google_ads": 25, "meta_ads": 20, "newsletter": 10, "affiliate": 10, "organic": 25, "direct": 10}
@@ -197,8 +255,17 @@ def make_acme_shop() -> None:
             created = dt.datetime(2024, 1, 2, tzinfo=UTC) + dt.timedelta(minutes=rng.randint(0, 50 * 24 * 60))
         updated = created + dt.timedelta(minutes=rng.randint(0, 60 * 24 * 40))
         updated = min(updated, SHOP_NOW - dt.timedelta(hours=1))
-        customers.append({"customer_id": cid, "email": email, "first_name": first, "last_name": last,
-                          "country_code": countries[index], "created_at": created, "updated_at": updated})
+        customers.append(
+            {
+                "customer_id": cid,
+                "email": email,
+                "first_name": first,
+                "last_name": last,
+                "country_code": countries[index],
+                "created_at": created,
+                "updated_at": updated,
+            }
+        )
     # dirty rows: what the shop's sign-up form let through; silver trims and lower-cases e-mails
     customers[3]["email"] = "  " + customers[3]["email"].title() + " "
     customers[17]["email"] = customers[17]["email"].upper()
@@ -209,19 +276,29 @@ def make_acme_shop() -> None:
     products = []
     for index, (category, name, price) in enumerate(PRODUCTS):
         pid = 1 + index
-        created = dt.datetime(2023, 1, 15, tzinfo=UTC) + dt.timedelta(days=rng.randint(0, 300), hours=rng.randint(8, 17))
+        created = dt.datetime(2023, 1, 15, tzinfo=UTC) + dt.timedelta(
+            days=rng.randint(0, 300), hours=rng.randint(8, 17)
+        )
         updated = dt.datetime(2023, 12, 1, tzinfo=UTC) + dt.timedelta(days=rng.randint(0, 80), hours=rng.randint(8, 17))
-        products.append({"product_id": pid, "sku": f"ACM-{category[:3].upper()}-{pid:03d}", "name": name,
-                         "category": category, "unit_price_eur": money(price), "active": True,
-                         "created_at": created, "updated_at": updated})
+        products.append(
+            {
+                "product_id": pid,
+                "sku": f"ACM-{category[:3].upper()}-{pid:03d}",
+                "name": name,
+                "category": category,
+                "unit_price_eur": money(price),
+                "active": True,
+                "created_at": created,
+                "updated_at": updated,
+            }
+        )
     products[7]["active"] = False  # discontinued, still on old orders
     products[12]["category"] = "Outdoor"  # a catalogue import wrote this one capitalised
 
     # ---- orders and order_items
     rng = Random(3)
     moments = sorted(
-        dt.datetime.combine(SHOP_FIRST, dt.time(), UTC)
-        + dt.timedelta(seconds=rng.randint(0, 60 * 86400 - 1))
+        dt.datetime.combine(SHOP_FIRST, dt.time(), UTC) + dt.timedelta(seconds=rng.randint(0, 60 * 86400 - 1))
         for _ in range(300)
     )
     affinity = {c["customer_id"]: rng.choice([1, 1, 1, 2, 2, 3, 5]) for c in customers}
@@ -241,7 +318,11 @@ def make_acme_shop() -> None:
             delay = dt.timedelta(minutes=rng.randint(0, 3) if status == "placed" else rng.randint(2, 20))
         elif age < 3:
             status = "paid" if roll < 0.4 else "shipped"
-            delay = dt.timedelta(minutes=rng.randint(2, 20)) if status == "paid" else dt.timedelta(hours=rng.randint(20, 44))
+            delay = (
+                dt.timedelta(minutes=rng.randint(2, 20))
+                if status == "paid"
+                else dt.timedelta(hours=rng.randint(20, 44))
+            )
         elif age < 7:
             status = "shipped" if roll < 0.5 else "delivered"
             delay = dt.timedelta(hours=rng.randint(20, 44) if status == "shipped" else rng.randint(60, 120))
@@ -264,14 +345,32 @@ def make_acme_shop() -> None:
                 unit_price = money(product["unit_price_eur"] / rate)
                 discount = money(qty * unit_price * Decimal("0.10")) if rng.random() < 0.12 else money(0)
                 amount += qty * unit_price - discount
-                items.append({"order_id": oid, "line_number": line_number, "product_id": product["product_id"],
-                              "qty": qty, "unit_price": unit_price, "discount": discount,
-                              "updated_at": created + dt.timedelta(seconds=rng.randint(1, 40))})
+                items.append(
+                    {
+                        "order_id": oid,
+                        "line_number": line_number,
+                        "product_id": product["product_id"],
+                        "qty": qty,
+                        "unit_price": unit_price,
+                        "discount": discount,
+                        "updated_at": created + dt.timedelta(seconds=rng.randint(1, 40)),
+                    }
+                )
         else:
             amount = money(rng.choice([1, 9.99, 0.5]))
-        orders.append({"order_id": oid, "customer_id": customer["customer_id"], "status": status,
-                       "channel": channel, "currency": currency, "amount": money(amount), "is_test": is_test,
-                       "created_at": created, "updated_at": updated})
+        orders.append(
+            {
+                "order_id": oid,
+                "customer_id": customer["customer_id"],
+                "status": status,
+                "channel": channel,
+                "currency": currency,
+                "amount": money(amount),
+                "is_test": is_test,
+                "created_at": created,
+                "updated_at": updated,
+            }
+        )
     # dirty rows: the legacy checkout service writes upper-case states; silver lower-cases them
     spelled = {"paid": "PAID", "shipped": "Shipped", "delivered": "DELIVERED", "cancelled": "CANCELLED"}
     for index in (8, 95, 160, 233, 281, 296):
@@ -280,35 +379,63 @@ def make_acme_shop() -> None:
 
     out = fresh_dir(spec / "data" / "shop_db")
     columns = ["customer_id", "email", "first_name", "last_name", "country_code", "created_at", "updated_at"]
-    report(out / "customers.csv", write_csv(out / "customers.csv", columns, ([c[k] for k in columns] for c in customers)))
+    report(
+        out / "customers.csv", write_csv(out / "customers.csv", columns, ([c[k] for k in columns] for c in customers))
+    )
     columns = ["product_id", "sku", "name", "category", "unit_price_eur", "active", "created_at", "updated_at"]
     report(out / "products.csv", write_csv(out / "products.csv", columns, ([p[k] for k in columns] for p in products)))
-    columns = ["order_id", "customer_id", "status", "channel", "currency", "amount", "is_test", "created_at", "updated_at"]
+    columns = [
+        "order_id",
+        "customer_id",
+        "status",
+        "channel",
+        "currency",
+        "amount",
+        "is_test",
+        "created_at",
+        "updated_at",
+    ]
     report(out / "orders.csv", write_csv(out / "orders.csv", columns, ([o[k] for k in columns] for o in orders)))
     columns = ["order_id", "line_number", "product_id", "qty", "unit_price", "discount", "updated_at"]
-    report(out / "order_items.csv", write_csv(out / "order_items.csv", columns, ([i[k] for k in columns] for i in items)))
+    report(
+        out / "order_items.csv", write_csv(out / "order_items.csv", columns, ([i[k] for k in columns] for i in items))
+    )
 
     # ---- fx_rates: cursor-paginated API responses
     rng = Random(4)
     records = []
-    for (rate_day, currency), rate in sorted(rates.items(), key=lambda kv: (kv[0][0], ["EUR", "USD", "GBP"].index(kv[0][1]))):
+    for (rate_day, currency), rate in sorted(
+        rates.items(), key=lambda kv: (kv[0][0], ["EUR", "USD", "GBP"].index(kv[0][1]))
+    ):
         published = dt.datetime.combine(rate_day, dt.time(16, 0), UTC) + dt.timedelta(seconds=rng.randint(0, 600))
-        records.append({"rate_date": day(rate_day), "currency": currency, "rate_to_eur": float(rate),
-                        "published_at": ts(published)})
+        records.append(
+            {
+                "rate_date": day(rate_day),
+                "currency": currency,
+                "rate_to_eur": float(rate),
+                "published_at": ts(published),
+            }
+        )
         if (rate_day, currency) == (dt.date(2024, 1, 15), "GBP"):
             # the provider re-published a corrected rate the next morning; silver keeps the latest
-            records.append({"rate_date": day(rate_day), "currency": currency,
-                            "rate_to_eur": float(rate + Decimal("0.001200")),
-                            "published_at": ts(dt.datetime(2024, 1, 16, 8, 5, tzinfo=UTC))})
+            records.append(
+                {
+                    "rate_date": day(rate_day),
+                    "currency": currency,
+                    "rate_to_eur": float(rate + Decimal("0.001200")),
+                    "published_at": ts(dt.datetime(2024, 1, 16, 8, 5, tzinfo=UTC)),
+                }
+            )
     records[40]["currency"] = "usd"  # one lower-case symbol; silver upper-cases it
     out = fresh_dir(spec / "data" / "fx_rates")
     page_size = 75
-    pages = [records[i:i + page_size] for i in range(0, len(records), page_size)]
+    pages = [records[i : i + page_size] for i in range(0, len(records), page_size)]
     for number, page in enumerate(pages, start=1):
         offset = number * page_size
         next_cursor = (
             base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode().rstrip("=")
-            if number < len(pages) else None
+            if number < len(pages)
+            else None
         )
         body = {"data": {"base": "EUR", "rates": page}, "meta": {"count": len(page), "next_cursor": next_cursor}}
         path = out / "daily_rates" / page_name(number)
@@ -363,8 +490,16 @@ def make_acme_shop() -> None:
     events: list[dict[str, object]] = []
 
     def event(kind: str, session: str, customer: int | None, at: dt.datetime, props: dict[str, object]) -> None:
-        events.append({"event_id": rng_uuid(rng), "event_type": kind, "session_id": session,
-                       "customer_id": customer, "occurred_at": at, "properties": props})
+        events.append(
+            {
+                "event_id": rng_uuid(rng),
+                "event_type": kind,
+                "session_id": session,
+                "customer_id": customer,
+                "occurred_at": at,
+                "properties": props,
+            }
+        )
 
     buyable = [o for o in orders if not o["is_test"] and o["status"].lower() != "cancelled"]
     for order in sorted(rng.sample(buyable, 45), key=lambda o: o["order_id"]):
@@ -375,15 +510,35 @@ def make_acme_shop() -> None:
         for line in lines_of[order["order_id"]]:
             at += dt.timedelta(seconds=rng.randint(20, 150))
             sku = by_id[line["product_id"]]["sku"]
-            event("product_view", session, order["customer_id"], at,
-                  {"page": f"/products/{sku.lower()}", "product_id": line["product_id"]})
+            event(
+                "product_view",
+                session,
+                order["customer_id"],
+                at,
+                {"page": f"/products/{sku.lower()}", "product_id": line["product_id"]},
+            )
             at += dt.timedelta(seconds=rng.randint(10, 90))
-            event("add_to_cart", session, order["customer_id"], at,
-                  {"product_id": line["product_id"], "quantity": line["qty"]})
-        event("checkout", session, order["customer_id"], order["created_at"] - dt.timedelta(seconds=rng.randint(30, 90)),
-              {"cart_value": str(order["amount"]), "currency": order["currency"]})
-        event("purchase", session, order["customer_id"], order["created_at"],
-              {"order_id": order["order_id"], "value": str(order["amount"]), "currency": order["currency"]})
+            event(
+                "add_to_cart",
+                session,
+                order["customer_id"],
+                at,
+                {"product_id": line["product_id"], "quantity": line["qty"]},
+            )
+        event(
+            "checkout",
+            session,
+            order["customer_id"],
+            order["created_at"] - dt.timedelta(seconds=rng.randint(30, 90)),
+            {"cart_value": str(order["amount"]), "currency": order["currency"]},
+        )
+        event(
+            "purchase",
+            session,
+            order["customer_id"],
+            order["created_at"],
+            {"order_id": order["order_id"], "value": str(order["amount"]), "currency": order["currency"]},
+        )
     for _ in range(52):  # browsing sessions that did not buy
         session = "s-" + rng_uuid(rng)[:13].replace("-", "")
         at = dt.datetime.combine(SHOP_FIRST, dt.time(), UTC) + dt.timedelta(seconds=rng.randint(0, 60 * 86400 - 3600))
@@ -394,15 +549,22 @@ def make_acme_shop() -> None:
         for _ in range(rng.choices([0, 1, 2, 3, 4], weights=[15, 30, 30, 15, 10])[0]):
             at += dt.timedelta(seconds=rng.randint(15, 200))
             product = rng.choice(products)
-            event("product_view", session, customer, at,
-                  {"page": f"/products/{product['sku'].lower()}", "product_id": product["product_id"]})
+            event(
+                "product_view",
+                session,
+                customer,
+                at,
+                {"page": f"/products/{product['sku'].lower()}", "product_id": product["product_id"]},
+            )
             if rng.random() < 0.2:
                 at += dt.timedelta(seconds=rng.randint(10, 60))
                 event("add_to_cart", session, customer, at, {"product_id": product["product_id"], "quantity": 1})
     events.sort(key=lambda e: (e["occurred_at"], e["event_id"]))
     # dirty rows: an SDK version sends upper-case types, and the collector re-delivered one event after a timeout
     events[31]["event_type"] = "PAGE_VIEW"
-    events[202]["event_type"] = "Add_To_Cart" if events[202]["event_type"] == "add_to_cart" else events[202]["event_type"].upper()
+    events[202]["event_type"] = (
+        "Add_To_Cart" if events[202]["event_type"] == "add_to_cart" else events[202]["event_type"].upper()
+    )
     events.insert(120, dict(events[119]))
     out = fresh_dir(spec / "data" / "events")
     by_month: dict[str, list[dict[str, object]]] = {}
@@ -421,8 +583,15 @@ def make_acme_shop() -> None:
 
 def make_minimal_csv() -> None:
     rng = Random(10)
-    catalogue = {"espresso": 2.40, "cappuccino": 3.20, "flat_white": 3.60, "croissant": 2.10,
-                 "bagel": 3.80, "cheesecake": 4.50, "orange_juice": 3.90}
+    catalogue = {
+        "espresso": 2.40,
+        "cappuccino": 3.20,
+        "flat_white": 3.60,
+        "croissant": 2.10,
+        "bagel": 3.80,
+        "cheesecake": 4.50,
+        "orange_juice": 3.90,
+    }
     stores = ["downtown", "harbour"]
     rows = []
     receipt = 5001
@@ -461,8 +630,18 @@ def make_iot_sensors() -> None:
     base = ROOT / "examples" / "iot_sensors" / "data"
     sites = []
     for site_id, code, name, city, country, max_c, *_rest, opened in IOT_SITES:
-        sites.append([site_id, code, name, city, country, Decimal(max_c), opened,
-                      dt.datetime.combine(opened, dt.time(9), UTC) + dt.timedelta(days=rng.randint(30, 300))])
+        sites.append(
+            [
+                site_id,
+                code,
+                name,
+                city,
+                country,
+                Decimal(max_c),
+                opened,
+                dt.datetime.combine(opened, dt.time(9), UTC) + dt.timedelta(days=rng.randint(30, 300)),
+            ]
+        )
 
     devices = []
     models = {"thermometer": "TX-10", "hygrometer": "HX-20", "multi": "MX-30"}
@@ -470,19 +649,50 @@ def make_iot_sensors() -> None:
     for index, site_id in enumerate(layout):
         device_id = 201 + index
         kind = ("thermometer", "multi", "multi", "hygrometer")[index % 4]
-        installed = dt.datetime(2023, 3, 1, tzinfo=UTC) + dt.timedelta(days=rng.randint(0, 300), hours=rng.randint(7, 16))
+        installed = dt.datetime(2023, 3, 1, tzinfo=UTC) + dt.timedelta(
+            days=rng.randint(0, 300), hours=rng.randint(7, 16)
+        )
         updated = installed + dt.timedelta(days=rng.randint(1, 200))
-        devices.append({"device_id": device_id, "serial_no": f"SN-{rng.randint(100000, 999999)}", "site_id": site_id,
-                        "device_type": kind, "model": models[kind], "firmware": rng.choice(["2.3.1", "2.4.0", "2.4.2"]),
-                        "installed_at": installed, "status": "active", "updated_at": updated})
+        devices.append(
+            {
+                "device_id": device_id,
+                "serial_no": f"SN-{rng.randint(100000, 999999)}",
+                "site_id": site_id,
+                "device_type": kind,
+                "model": models[kind],
+                "firmware": rng.choice(["2.3.1", "2.4.0", "2.4.2"]),
+                "installed_at": installed,
+                "status": "active",
+                "updated_at": updated,
+            }
+        )
     devices[11]["status"] = "retired"  # replaced in April; sends nothing
     devices[11]["updated_at"] = dt.datetime(2024, 4, 22, 14, 30, tzinfo=UTC)
     devices[5]["device_type"] = "Multi"  # typed by hand in the fleet tool; silver lower-cases it
 
     out = fresh_dir(base / "fleet_db")
-    header = ["site_id", "site_code", "site_name", "city", "country_code", "max_temperature_c", "opened_on", "updated_at"]
+    header = [
+        "site_id",
+        "site_code",
+        "site_name",
+        "city",
+        "country_code",
+        "max_temperature_c",
+        "opened_on",
+        "updated_at",
+    ]
     report(out / "sites.csv", write_csv(out / "sites.csv", header, sites))
-    header = ["device_id", "serial_no", "site_id", "device_type", "model", "firmware", "installed_at", "status", "updated_at"]
+    header = [
+        "device_id",
+        "serial_no",
+        "site_id",
+        "device_type",
+        "model",
+        "firmware",
+        "installed_at",
+        "status",
+        "updated_at",
+    ]
     report(out / "devices.csv", write_csv(out / "devices.csv", header, ([d[k] for k in header] for d in devices)))
 
     # readings: one per device and hour, with two outages, two heat events and a battery swap
@@ -510,16 +720,23 @@ def make_iot_sensors() -> None:
                 battery[device_id] = max(battery[device_id] - rng.randint(0, 1), 1)
             if device_id == 205 and hour == 33:  # battery swapped (see maintenance log MX-0012)
                 battery[device_id] = 100
-            readings.append({"reading_id": 0, "device_id": device_id, "measured_at": ts(moment),
-                             "temperature_c": round(temp, 2), "humidity_pct": humidity,
-                             "battery_pct": battery[device_id]})
+            readings.append(
+                {
+                    "reading_id": 0,
+                    "device_id": device_id,
+                    "measured_at": ts(moment),
+                    "temperature_c": round(temp, 2),
+                    "humidity_pct": humidity,
+                    "battery_pct": battery[device_id],
+                }
+            )
     readings.sort(key=lambda r: (r["measured_at"], r["device_id"]))
     for number, reading in enumerate(readings, start=900001):
         reading["reading_id"] = number
     out = fresh_dir(base / "sensor_api")
     limit = 100
     for number, start in enumerate(range(0, len(readings), limit), start=1):
-        page = readings[start:start + limit]
+        page = readings[start : start + limit]
         path = out / "readings" / page_name(number)
         write_json(path, {"items": page, "offset": start, "limit": limit, "total": len(readings)})
         report(path, len(page))
@@ -531,22 +748,58 @@ def make_iot_sensors() -> None:
 
     def log(device_id: int, action: str, start: dt.datetime, minutes: int, cost: str | None, notes: str | None) -> None:
         site = next(d["site_id"] for d in devices if d["device_id"] == device_id)
-        logs.append({"log_id": "", "device_id": device_id,
-                     "technician": technicians[rng.choice(tech_of_site[site])], "action": action,
-                     "started_at": start, "finished_at": start + dt.timedelta(minutes=minutes),
-                     "parts_cost_eur": cost, "notes": notes})
+        logs.append(
+            {
+                "log_id": "",
+                "device_id": device_id,
+                "technician": technicians[rng.choice(tech_of_site[site])],
+                "action": action,
+                "started_at": start,
+                "finished_at": start + dt.timedelta(minutes=minutes),
+                "parts_cost_eur": cost,
+                "notes": notes,
+            }
+        )
 
     log(201, "calibration", dt.datetime(2024, 4, 3, 8, 30, tzinfo=UTC), 35, None, "Quarterly calibration")
     log(202, "calibration", dt.datetime(2024, 4, 3, 9, 15, tzinfo=UTC), 30, None, "Quarterly calibration")
     log(206, "inspection", dt.datetime(2024, 4, 9, 13, 0, tzinfo=UTC), 20, None, None)
     log(207, "repair", dt.datetime(2024, 4, 11, 10, 5, tzinfo=UTC), 95, "42.50", "Replaced antenna connector")
-    log(212, "replacement", dt.datetime(2024, 4, 22, 13, 40, tzinfo=UTC), 50, "189.00", "Retired; replaced by SN of device 211")
+    log(
+        212,
+        "replacement",
+        dt.datetime(2024, 4, 22, 13, 40, tzinfo=UTC),
+        50,
+        "189.00",
+        "Retired after sensor drift; replaced by a new unit",
+    )
     log(209, "inspection", dt.datetime(2024, 4, 24, 7, 45, tzinfo=UTC), 15, None, "Shade net check")
     log(210, "calibration", dt.datetime(2024, 4, 24, 8, 10, tzinfo=UTC), 40, None, None)
     log(203, "battery_swap", dt.datetime(2024, 4, 29, 15, 20, tzinfo=UTC), 10, "6.90", None)
-    log(207, "repair", dt.datetime(2024, 5, 1, 16, 40, tzinfo=UTC), 70, "18.00", "Gateway power supply failed; back online 18:00")
-    log(202, "inspection", dt.datetime(2024, 5, 1, 17, 10, tzinfo=UTC), 25, None, "Temperature alarm: loading-bay door left open")
-    log(211, "repair", dt.datetime(2024, 5, 2, 6, 30, tzinfo=UTC), 45, None, "Firmware hang; power-cycled and updated to 2.4.2")
+    log(
+        207,
+        "repair",
+        dt.datetime(2024, 5, 1, 16, 40, tzinfo=UTC),
+        70,
+        "18.00",
+        "Gateway power supply failed; back online 18:00",
+    )
+    log(
+        202,
+        "inspection",
+        dt.datetime(2024, 5, 1, 17, 10, tzinfo=UTC),
+        25,
+        None,
+        "Temperature alarm: loading-bay door left open",
+    )
+    log(
+        211,
+        "repair",
+        dt.datetime(2024, 5, 2, 6, 30, tzinfo=UTC),
+        45,
+        None,
+        "Firmware hang; power-cycled and updated to 2.4.2",
+    )
     log(205, "battery_swap", dt.datetime(2024, 5, 2, 9, 5, tzinfo=UTC), 12, "6.90", "Low-battery warning")
     log(209, "inspection", dt.datetime(2024, 5, 2, 14, 0, tzinfo=UTC), 30, None, "Heat alarm: vents opened")
     log(204, "calibration", dt.datetime(2024, 5, 2, 15, 30, tzinfo=UTC), 35, None, None)
@@ -554,9 +807,16 @@ def make_iot_sensors() -> None:
         entry["log_id"] = f"MX-{number:04d}"
     out = fresh_dir(base / "maintenance")
     for month in ("2024-04", "2024-05"):
-        chosen = [{**e, "started_at": ts(e["started_at"]), "finished_at": ts(e["finished_at"]),
-                   "parts_cost_eur": float(e["parts_cost_eur"]) if e["parts_cost_eur"] else None}
-                  for e in logs if f"{e['started_at']:%Y-%m}" == month]
+        chosen = [
+            {
+                **e,
+                "started_at": ts(e["started_at"]),
+                "finished_at": ts(e["finished_at"]),
+                "parts_cost_eur": float(e["parts_cost_eur"]) if e["parts_cost_eur"] else None,
+            }
+            for e in logs
+            if f"{e['started_at']:%Y-%m}" == month
+        ]
         path = out / f"maintenance_{month}.json"
         write_json(path, chosen)
         report(path, len(chosen))
@@ -565,8 +825,10 @@ def make_iot_sensors() -> None:
 # --------------------------------------------------------------------------- examples/saas_billing
 
 SAAS_PLANS = [
-    (1, "starter", "Starter", "19.00", 1), (2, "team", "Team", "12.00", 3),
-    (3, "business", "Business", "24.00", 10), (4, "enterprise", "Enterprise", "39.00", 50),
+    (1, "starter", "Starter", "19.00", 1),
+    (2, "team", "Team", "12.00", 3),
+    (3, "business", "Business", "24.00", 10),
+    (4, "enterprise", "Enterprise", "39.00", 50),
 ]
 SAAS_FIRST = dt.date(2023, 10, 1)
 SAAS_LAST = dt.date(2024, 3, 31)
@@ -586,8 +848,24 @@ def make_saas_billing() -> None:
     now = dt.datetime(2024, 4, 1, 2, 0, tzinfo=UTC)
     plans = [[pid, code, name, Decimal(price), min_seats] for pid, code, name, price, min_seats in SAAS_PLANS]
 
-    words = ["Blue", "North", "Pixel", "Quartz", "River", "Summit", "Cedar", "Delta", "Harbor", "Nimbus", "Orbit",
-             "Maple", "Atlas", "Vertex", "Lumen", "Falcon"]
+    words = [
+        "Blue",
+        "North",
+        "Pixel",
+        "Quartz",
+        "River",
+        "Summit",
+        "Cedar",
+        "Delta",
+        "Harbor",
+        "Nimbus",
+        "Orbit",
+        "Maple",
+        "Atlas",
+        "Vertex",
+        "Lumen",
+        "Falcon",
+    ]
     kinds = ["Labs", "Logistics", "Studio", "Analytics", "Health", "Foods", "Systems", "Works"]
     accounts = []
     for index in range(24):
@@ -596,17 +874,31 @@ def make_saas_billing() -> None:
         segment = rng.choices(["smb", "mid_market", "enterprise"], weights=[60, 30, 10])[0]
         created = dt.datetime(2023, 6, 1, tzinfo=UTC) + dt.timedelta(minutes=rng.randint(0, 200 * 1440))
         domain = name.lower().replace(" ", "") + ".example"
-        accounts.append({"account_id": aid, "company_name": name, "billing_email": f"billing@{domain}",
-                         "country_code": rng.choice(["DE", "FR", "NL", "GB", "US", "SE", "PL"]), "segment": segment,
-                         "created_at": created, "updated_at": created + dt.timedelta(days=rng.randint(0, 90))})
+        accounts.append(
+            {
+                "account_id": aid,
+                "company_name": name,
+                "billing_email": f"billing@{domain}",
+                "country_code": rng.choice(["DE", "FR", "NL", "GB", "US", "SE", "PL"]),
+                "segment": segment,
+                "created_at": created,
+                "updated_at": created + dt.timedelta(days=rng.randint(0, 90)),
+            }
+        )
     accounts[6]["billing_email"] = " Billing@" + accounts[6]["billing_email"].split("@")[1]
 
     subscriptions, invoices = [], []
-    invoice_id = 70001
     for account in accounts:
         sid = 3001 + len(subscriptions)
-        plan = {"smb": rng.choice(plans[:2]), "mid_market": rng.choice(plans[1:3]), "enterprise": plans[3]}[account["segment"]]
-        seats = max(plan[4], {"smb": rng.randint(1, 6), "mid_market": rng.randint(8, 40), "enterprise": rng.randint(50, 180)}[account["segment"]])
+        plan = {"smb": rng.choice(plans[:2]), "mid_market": rng.choice(plans[1:3]), "enterprise": plans[3]}[
+            account["segment"]
+        ]
+        seats = max(
+            plan[4],
+            {"smb": rng.randint(1, 6), "mid_market": rng.randint(8, 40), "enterprise": rng.randint(50, 180)}[
+                account["segment"]
+            ],
+        )
         started = max(account["created_at"].date() + dt.timedelta(days=rng.randint(0, 14)), SAAS_FIRST)
         cancelled = None
         roll = rng.random()
@@ -614,9 +906,17 @@ def make_saas_billing() -> None:
             cancelled = started + dt.timedelta(days=rng.randint(45, 150))
             cancelled = cancelled if cancelled < SAAS_LAST else None
         status = "cancelled" if cancelled else ("past_due" if roll > 0.9 else "active")
-        sub = {"subscription_id": sid, "account_id": account["account_id"], "plan_id": plan[0], "status": status,
-               "seats": seats, "started_on": started, "cancelled_on": cancelled,
-               "updated_at": dt.datetime.combine(cancelled or started, dt.time(10), UTC) + dt.timedelta(minutes=rng.randint(0, 400))}
+        sub = {
+            "subscription_id": sid,
+            "account_id": account["account_id"],
+            "plan_id": plan[0],
+            "status": status,
+            "seats": seats,
+            "started_on": started,
+            "cancelled_on": cancelled,
+            "updated_at": dt.datetime.combine(cancelled or started, dt.time(10), UTC)
+            + dt.timedelta(minutes=rng.randint(0, 400)),
+        }
         subscriptions.append(sub)
         for month in month_starts(started, (cancelled or SAAS_LAST)):
             issued = max(month, started)
@@ -624,28 +924,57 @@ def make_saas_billing() -> None:
                 break
             amount = money(plan[3] * seats)
             due = issued + dt.timedelta(days=14)
-            paid_at = dt.datetime.combine(issued, dt.time(6), UTC) + dt.timedelta(days=rng.randint(0, 20), minutes=rng.randint(0, 600))
+            retried = rng.random() < 0.1  # the first card charge failed; the customer paid days later
+            paid_at = dt.datetime.combine(issued, dt.time(6, 30), UTC) + dt.timedelta(
+                days=rng.randint(2, 20) if retried else rng.randint(0, 3), minutes=rng.randint(0, 600)
+            )
             inv_status = "paid"
-            if status == "past_due" and month >= dt.date(2024, 2, 1):
+            if (status == "past_due" and month >= dt.date(2024, 2, 1)) or paid_at >= now:
                 inv_status, paid_at = "open", None
-            elif paid_at >= now:
-                inv_status, paid_at = "open", None
-            invoices.append({"invoice_id": invoice_id, "subscription_id": sid, "account_id": account["account_id"],
-                             "issued_on": issued, "due_on": due, "amount_eur": amount, "status": inv_status,
-                             "paid_at": paid_at, "updated_at": paid_at or dt.datetime.combine(issued, dt.time(6), UTC)})
-            invoice_id += 1
-    invoices.sort(key=lambda i: (i["issued_on"], i["invoice_id"]))
+            invoices.append(
+                {
+                    "invoice_id": 0,
+                    "subscription_id": sid,
+                    "account_id": account["account_id"],
+                    "issued_on": issued,
+                    "due_on": due,
+                    "amount_eur": amount,
+                    "status": inv_status,
+                    "paid_at": paid_at,
+                    "updated_at": paid_at or dt.datetime.combine(issued, dt.time(6), UTC),
+                    "retried": retried,
+                }
+            )
+    invoices.sort(key=lambda i: (i["issued_on"], i["subscription_id"]))
+    for number, inv in enumerate(invoices, start=70001):  # the billing system numbers invoices as it issues them
+        inv["invoice_id"] = number
     invoices[10]["status"] = "void"  # issued by mistake and voided
     invoices[10]["paid_at"] = None
     invoices[10]["updated_at"] = dt.datetime.combine(invoices[10]["issued_on"], dt.time(12), UTC)
 
     out = fresh_dir(base / "billing_db")
-    report(out / "plans.csv", write_csv(out / "plans.csv", ["plan_id", "plan_code", "plan_name", "seat_price_eur", "min_seats"], plans))
+    report(
+        out / "plans.csv",
+        write_csv(out / "plans.csv", ["plan_id", "plan_code", "plan_name", "seat_price_eur", "min_seats"], plans),
+    )
     header = ["account_id", "company_name", "billing_email", "country_code", "segment", "created_at", "updated_at"]
     report(out / "accounts.csv", write_csv(out / "accounts.csv", header, ([a[k] for k in header] for a in accounts)))
     header = ["subscription_id", "account_id", "plan_id", "status", "seats", "started_on", "cancelled_on", "updated_at"]
-    report(out / "subscriptions.csv", write_csv(out / "subscriptions.csv", header, ([s[k] for k in header] for s in subscriptions)))
-    header = ["invoice_id", "subscription_id", "account_id", "issued_on", "due_on", "amount_eur", "status", "paid_at", "updated_at"]
+    report(
+        out / "subscriptions.csv",
+        write_csv(out / "subscriptions.csv", header, ([s[k] for k in header] for s in subscriptions)),
+    )
+    header = [
+        "invoice_id",
+        "subscription_id",
+        "account_id",
+        "issued_on",
+        "due_on",
+        "amount_eur",
+        "status",
+        "paid_at",
+        "updated_at",
+    ]
     report(out / "invoices.csv", write_csv(out / "invoices.csv", header, ([i[k] for k in header] for i in invoices)))
 
     # payments API: one charge per paid invoice, plus failed attempts; link-header pagination (bodies only)
@@ -654,13 +983,30 @@ def make_saas_billing() -> None:
         if inv["status"] == "void":
             continue
         attempt = dt.datetime.combine(inv["issued_on"], dt.time(6, 5), UTC)
-        if inv["status"] == "open" or rng.random() < 0.08:
-            charges.append({"charge_id": "", "invoice_id": inv["invoice_id"], "amount_eur": float(inv["amount_eur"]),
-                            "status": "failed", "failure_code": rng.choice(["card_declined", "insufficient_funds", "expired_card"]),
-                            "created_at": attempt})
+        if inv["status"] == "open" or inv["retried"]:
+            charges.append(
+                {
+                    "charge_id": "",
+                    "invoice_id": inv["invoice_id"],
+                    "amount_cents": int(inv["amount_eur"] * 100),
+                    "currency": "eur",
+                    "status": "failed",
+                    "failure_code": rng.choice(["card_declined", "insufficient_funds", "expired_card"]),
+                    "created_at": attempt,
+                }
+            )
         if inv["paid_at"]:
-            charges.append({"charge_id": "", "invoice_id": inv["invoice_id"], "amount_eur": float(inv["amount_eur"]),
-                            "status": "succeeded", "failure_code": None, "created_at": inv["paid_at"]})
+            charges.append(
+                {
+                    "charge_id": "",
+                    "invoice_id": inv["invoice_id"],
+                    "amount_cents": int(inv["amount_eur"] * 100),
+                    "currency": "eur",
+                    "status": "succeeded",
+                    "failure_code": None,
+                    "created_at": inv["paid_at"],
+                }
+            )
     charges.sort(key=lambda c: (c["created_at"], c["invoice_id"]))
     charges = [c for c in charges if c["created_at"] < now]
     for c in charges:
@@ -671,7 +1017,7 @@ def make_saas_billing() -> None:
     out = fresh_dir(base / "payments_api")
     size = 50
     for number, start in enumerate(range(0, len(charges), size), start=1):
-        page = charges[start:start + size]
+        page = charges[start : start + size]
         path = out / "charges" / page_name(number)
         write_json(path, {"object": "list", "data": page})
         report(path, len(page))

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
+from ruamel.yaml.comments import CommentedMap, CommentedOrderedMap, CommentedSeq, CommentedSet, TaggedScalar
+from ruamel.yaml.composer import Composer, ComposerError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
 
 from platformgen.errors import Diagnostic, Loc, SpecError
 
@@ -91,6 +93,41 @@ def discover_files(root: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
+class _Composer(Composer):
+    """ruamel's composer, refusing an alias inside its own anchor (ruamel would silently make it null)."""
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader=loader)
+        self.open_anchors: list[str] = []
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.parser.check_event(AliasEvent):
+            event = self.parser.peek_event()
+            if event.anchor in self.open_anchors:
+                raise ComposerError(
+                    None,
+                    None,
+                    f"the alias '*{event.anchor}' is inside its own anchor '&{event.anchor}' (recursive YAML)",
+                    event.start_mark,
+                )
+        return super().compose_node(parent, index)
+
+    def compose_sequence_node(self, anchor: Any) -> Any:
+        return self._open(anchor, super().compose_sequence_node)
+
+    def compose_mapping_node(self, anchor: Any) -> Any:
+        return self._open(anchor, super().compose_mapping_node)
+
+    def _open(self, anchor: Any, compose: Any) -> Any:
+        if anchor is None:
+            return compose(anchor)
+        self.open_anchors.append(str(anchor))
+        try:
+            return compose(anchor)
+        finally:
+            self.open_anchors.pop()
+
+
 class _Converter:
     """Turns ruamel's round-trip nodes into plain Python, recording positions and a node budget."""
 
@@ -100,9 +137,20 @@ class _Converter:
         self.source_map = SourceMap()
         self.nodes = 0
         self.exhausted = False
+        #: ids of the collections converted so far: meeting one again means an alias is being expanded
+        self.seen: set[int] = set()
+        #: the path where the alias expansion under way started (None outside aliases)
+        self.alias_at: Path_ | None = None
 
     def loc(self, line: int, col: int) -> Loc:
         return Loc(self.file, line + 1, col + 1)
+
+    def expansion_loc(self, path: Path_) -> Loc:
+        """Where to report an oversized document: the alias whose expansion is under way, else `path`."""
+        at = self.alias_at if self.alias_at is not None else path
+        if at and isinstance(at[-1], int):
+            return self.source_map.value(at[:-1])  # a list item's own position is its anchor's
+        return self.source_map.key(at)
 
     def convert(self, node: Any, path: Path_, active: frozenset[int]) -> Any:
         self.nodes += 1
@@ -111,17 +159,38 @@ class _Converter:
                 self.exhausted = True
                 self.diagnostics.append(
                     Diagnostic(
-                        self.source_map.value(path),
+                        self.expansion_loc(path),
                         f"the document expands to more than {MAX_NODES} nodes (anchors and aliases "
                         "nested too deeply?); write the values out or split the spec",
                     )
                 )
+            return None
+        tag = _custom_tag(node)
+        if tag is not None:
+            self.diagnostics.append(
+                Diagnostic(
+                    self.source_map.value(path),
+                    f"YAML tag '{tag}' is not allowed in a spec: write a plain value (string, number, list, mapping)",
+                )
+            )
             return None
         if isinstance(node, CommentedMap | CommentedSeq) and id(node) in active:
             self.diagnostics.append(
                 Diagnostic(self.source_map.value(path), "an alias refers to its own anchor (recursive YAML)")
             )
             return None
+        if isinstance(node, CommentedMap | CommentedSeq) and self.alias_at is None and id(node) in self.seen:
+            self.alias_at = path
+            try:
+                return self.convert_collection(node, path, active)
+            finally:
+                self.alias_at = None
+        return self.convert_collection(node, path, active)
+
+    def convert_collection(self, node: Any, path: Path_, active: frozenset[int]) -> Any:
+        """A mapping or list (each child converted); any other node as a plain scalar."""
+        if isinstance(node, CommentedMap | CommentedSeq):
+            self.seen.add(id(node))
         if isinstance(node, CommentedMap):
             inner = active | {id(node)}
             out: dict[str, Any] = {}
@@ -150,18 +219,28 @@ class _Converter:
                 if self.exhausted:
                     return items
             return items
-        if isinstance(node, TaggedScalar) or (getattr(node, "tag", None) is not None and _has_custom_tag(node)):
-            self.diagnostics.append(
-                Diagnostic(self.source_map.value(path), "YAML tags (such as !!python/object) are not allowed in a spec")
-            )
-            return None
         return _plain_scalar(node)
 
 
-def _has_custom_tag(node: Any) -> bool:
-    tag = getattr(node, "tag", None)
-    value = getattr(tag, "value", None)
-    return isinstance(value, str) and not value.startswith("tag:yaml.org,2002:")
+#: tags of plain YAML values; any other tag (!!python/..., !custom, !!binary, !!set) is refused
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+)
+
+
+def _custom_tag(node: Any) -> str | None:
+    """The tag of a node that is not a plain value, as written (e.g. !!python/object), else None."""
+    if isinstance(node, bytes):
+        return "!!binary"
+    if isinstance(node, CommentedSet):
+        return "!!set"
+    if isinstance(node, CommentedOrderedMap):
+        return "!!omap"
+    value = getattr(getattr(node, "tag", None), "value", None)
+    if isinstance(node, TaggedScalar) or (isinstance(value, str) and value not in _PLAIN_TAGS):
+        text = str(value)
+        return "!!" + text[len("tag:yaml.org,2002:") :] if text.startswith("tag:yaml.org,2002:") else text
+    return None
 
 
 def _plain_scalar(node: Any) -> Any:
@@ -182,6 +261,10 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
+_FLOW_CONTEXTS = {"while parsing a flow sequence": "[", "while parsing a flow mapping": "{"}
+_TOKEN_WORDS = {"'<scalar>'": "a value", "'<stream end>'": "the end of the file"}
+
+
 def _yaml_error(file: str, exc: YAMLError) -> Diagnostic:
     if isinstance(exc, MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
@@ -191,6 +274,14 @@ def _yaml_error(file: str, exc: YAMLError) -> Diagnostic:
         elif "found duplicate key" in problem:
             problem = problem.replace("found duplicate key", "duplicate key")
             problem = problem.split(" with value")[0] + " (each key may appear once in a mapping)"
+        elif exc.context in _FLOW_CONTEXTS and exc.context_mark is not None and "expected ','" in problem:
+            opener = _FLOW_CONTEXTS[exc.context]
+            for token, words in _TOKEN_WORDS.items():
+                problem = problem.replace(token, words)
+            problem = (
+                f"{problem.replace('but got', 'but found')}: the '{opener}' at line {exc.context_mark.line + 1}, "
+                f"column {exc.context_mark.column + 1} is not closed (or a comma is missing)"
+            )
         if mark is not None:
             return Diagnostic(Loc(file, mark.line + 1, mark.column + 1), f"invalid YAML: {problem}")
         return Diagnostic(Loc(file), f"invalid YAML: {problem}")
@@ -235,6 +326,7 @@ def load_file(path: Path) -> tuple[Any, SourceMap, str, str]:
     text = read_text(path, file)
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
+    yaml.Composer = _Composer
     try:
         node = yaml.load(text)
     except YAMLError as exc:

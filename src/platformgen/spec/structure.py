@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from typing import Any, Literal, get_args, get_origin
@@ -219,11 +220,36 @@ def check_structure(document: SpecDocument) -> Spec:
         raise SpecError(translate(exc, document)) from None
 
 
+_CUT_REMAINDER_RE = re.compile(r"^\s*\d+\s*\)\s*$")
+
+
+def _cut_remainder(path: Path_, data: Any) -> bool:
+    """Whether `path` is inside the key '2)' left over from `{amount: decimal(12,2)}` cut at its comma.
+
+    The cut-off value itself is reported ("looks cut off at a comma"); the remainder would only repeat it.
+    """
+    node: Any = data
+    for element in path:
+        if isinstance(node, dict) and isinstance(element, str) and _CUT_REMAINDER_RE.match(element):
+            keys = list(node)
+            position = keys.index(element) if element in keys else 0
+            before = node[keys[position - 1]] if position > 0 else None
+            if isinstance(before, str) and "(" in before and ")" not in before:
+                return True
+        if (isinstance(node, dict) and element in node) or (isinstance(node, list) and isinstance(element, int) and 0 <= element < len(node)):
+            node = node[element]
+        else:
+            return False
+    return False
+
+
 def translate(exc: ValidationError, document: SpecDocument) -> list[Diagnostic]:
     """Located diagnostics for a pydantic ValidationError; branch errors of one union are merged."""
     grouped: dict[Path_, list[tuple[bool, str]]] = {}
     for error in exc.errors(include_url=False):
         path, at_key, message = _message(error, document.data)
+        if _cut_remainder(path, document.data):
+            continue
         grouped.setdefault(path, [])
         if (at_key, message) not in grouped[path]:
             grouped[path].append((at_key, message))

@@ -88,6 +88,8 @@ class Validator:
         self.diagnostics: list[Diagnostic] = []
         self.datasets: dict[str, DatasetInfo] = {}
         self.teams = set(spec.governance.teams)
+        #: inline expectations, checked once every dataset is known (they may name later ones)
+        self.pending: list[tuple[DatasetInfo, list[Expectation], Path_]] = []
 
     # ------------------------------------------------------------------ helpers
 
@@ -164,6 +166,7 @@ class Validator:
         self.check_platform()
         self.check_sources()
         self.check_models()
+        self.check_pending_expectations()
         self.check_expectations()
         self.check_slas()
         self.check_alerting()
@@ -408,6 +411,12 @@ class Validator:
         source = self.dataset_ref(agg.from_, (*apath, "from"))
         if source is None:
             return []
+        if source.broken:  # its errors are reported already; its columns are unknown
+            return [
+                *([agg.time.name or agg.time.grain] if agg.time else []),
+                *(d.name for d in agg.dimensions),
+                *agg.measures,
+            ]
         cols = list(source.columns)
         output: list[str] = []
         if agg.time is not None:
@@ -436,8 +445,12 @@ class Validator:
         return output
 
     def check_inline_expectations(self, info: DatasetInfo, expectations: list[Expectation], path: Path_) -> None:
-        for index, expectation in enumerate(expectations):
-            self.check_expectation(info, expectation, (*path, index))
+        self.pending.append((info, expectations, path))
+
+    def check_pending_expectations(self) -> None:
+        for info, expectations, path in self.pending:
+            for index, expectation in enumerate(expectations):
+                self.check_expectation(info, expectation, (*path, index))
 
     def check_expectation(self, info: DatasetInfo, expectation: Expectation, path: Path_) -> None:
         if expectation.column is not None:
