@@ -195,9 +195,10 @@ class _Converter:
             inner = active | {id(node)}
             out: dict[str, Any] = {}
             for key in node:
-                kline, kcol = node.lc.key(key)
-                vline, vcol = node.lc.value(key)
+                kline, kcol, vline, vcol = _positions(node, key)
                 child = (*path, str(key))
+                if node[key] is None and vline != kline:  # `key:` and nothing: ruamel marks the next token
+                    vline, vcol = kline, kcol
                 self.source_map.keys.setdefault(child, self.loc(kline, kcol))
                 self.source_map.values.setdefault(child, self.loc(vline, vcol))
                 if not isinstance(key, str):
@@ -220,6 +221,19 @@ class _Converter:
                     return items
             return items
         return _plain_scalar(node)
+
+
+def _positions(node: CommentedMap, key: Any) -> tuple[int, int, int, int]:
+    """0-based line and column of a key and of its value; a key merged in by `<<: *anchor` has the anchor's."""
+    if key in (node.lc.data or {}):
+        kline, kcol = node.lc.key(key)
+        vline, vcol = node.lc.value(key)
+        return kline, kcol, vline, vcol
+    for _, merged in getattr(node, "merge", []):
+        if isinstance(merged, CommentedMap) and key in merged:
+            return _positions(merged, key)
+    line, col = node.lc.line or 0, node.lc.col or 0
+    return line, col, line, col
 
 
 #: tags of plain YAML values; any other tag (!!python/..., !custom, !!binary, !!set) is refused
@@ -274,14 +288,23 @@ def _yaml_error(file: str, exc: YAMLError) -> Diagnostic:
         elif "found duplicate key" in problem:
             problem = problem.replace("found duplicate key", "duplicate key")
             problem = problem.split(" with value")[0] + " (each key may appear once in a mapping)"
+        elif (
+            exc.context == "while scanning a quoted scalar" and exc.context_mark is not None and "unexpected" in problem
+        ):
+            mark = exc.context_mark
+            problem = "this quoted string is never closed: add the closing quote"
+        elif exc.context == "while parsing a flow node" and "'<stream end>'" in problem:
+            problem = "the file ends inside [...] or {...}: a '[' or '{' is not closed"
         elif exc.context in _FLOW_CONTEXTS and exc.context_mark is not None and "expected ','" in problem:
             opener = _FLOW_CONTEXTS[exc.context]
-            for token, words in _TOKEN_WORDS.items():
-                problem = problem.replace(token, words)
+            found = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
             problem = (
-                f"{problem.replace('but got', 'but found')}: the '{opener}' at line {exc.context_mark.line + 1}, "
-                f"column {exc.context_mark.column + 1} is not closed (or a comma is missing)"
+                f"this '{opener}' is not closed (or a comma is missing): "
+                f"{problem.replace('but got', 'but found')}{found}"
             )
+            mark = exc.context_mark
+        for token, words in _TOKEN_WORDS.items():
+            problem = problem.replace(token, words)
         if mark is not None:
             return Diagnostic(Loc(file, mark.line + 1, mark.column + 1), f"invalid YAML: {problem}")
         return Diagnostic(Loc(file), f"invalid YAML: {problem}")
@@ -402,11 +425,11 @@ def load_spec(root: Path) -> SpecDocument:
                     origins[(section, offset + index)] = file
                 continue
             if section in merged:
-                first = origins.get((section,), "another file")
+                first = source_map.keys.get((section,), origins.get((section,), "another file"))
                 diagnostics.append(
                     Diagnostic(
                         file_map.key((section,)),
-                        f"section '{section}' is already defined in {first}; define each section in one file",
+                        f"section '{section}' is already defined at {first}; define each section in one file",
                     )
                 )
                 continue

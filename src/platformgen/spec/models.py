@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from platformgen.spec.types import (
     ColumnName,
@@ -17,9 +18,15 @@ from platformgen.spec.types import (
     TeamName,
     TypeName,
     ValueOrEnv,
+    regex_problem,
 )
 
 Severity = Literal["warn", "error"]
+
+
+def located(message: str, at: str) -> PydanticCustomError:
+    """A model-level error reported at one of the model's keys (`at`) rather than at the whole mapping."""
+    return PydanticCustomError("located", "{message}", {"message": message, "at": at})
 
 
 class StrictModel(BaseModel):
@@ -100,6 +107,14 @@ class Orchestration(StrictModel):
     max_active_runs: int = Field(3, ge=1, le=100, description="Concurrent runs per DAG.")
     dag_scan_interval: Duration = Field(60, description="How often the DAG folder is scanned.")
     celery_workers: int = Field(2, ge=1, le=64, description="Worker replicas with executor: celery.")
+    dbt_executable: str = Field(
+        "dbt",
+        description="dbt command run by the transformation DAG (e.g. /opt/dbt-venv/bin/dbt); env PLATFORMGEN_DBT_EXECUTABLE overrides.",
+    )
+    project_root: str = Field(
+        "/opt/airflow/platform",
+        description="Folder where the compiled output (dbt/, great_expectations/, ...) lives at run time; env PLATFORMGEN_PROJECT_ROOT overrides.",
+    )
     defaults: TaskDefaults = Field(default_factory=TaskDefaults, description="default_args of every DAG.")
     users: list[AirflowUser] = Field(default_factory=list, description="RBAC users to create.")
 
@@ -179,7 +194,7 @@ class Range(StrictModel):
         if self.min is None and self.max is None:
             raise ValueError("a range needs min, max or both")
         if isinstance(self.min, int | float) and isinstance(self.max, int | float) and self.min > self.max:
-            raise ValueError(f"range min ({self.min}) is greater than max ({self.max})")
+            raise located(f"range min ({self.min}) is greater than max ({self.max})", "min")
         return self
 
 
@@ -194,7 +209,7 @@ class RowCount(StrictModel):
         if self.min is None and self.max is None:
             raise ValueError("row_count needs min, max or both")
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"row_count min ({self.min}) is greater than max ({self.max})")
+            raise located(f"row_count min ({self.min}) is greater than max ({self.max})", "min")
         return self
 
 
@@ -210,7 +225,7 @@ class Freshness(StrictModel):
         if self.warn_after is None and self.error_after is None:
             raise ValueError("freshness needs warn_after, error_after or both")
         if self.warn_after is not None and self.error_after is not None and self.warn_after > self.error_after:
-            raise ValueError("freshness warn_after must not be longer than error_after")
+            raise located("freshness warn_after must not be longer than error_after", "warn_after")
         return self
 
 
@@ -260,20 +275,16 @@ class Expectation(StrictModel):
         column_checks = {"not_null", "accepted_values", "range", "regex", "relationships"}
         needs_column = [c for c in checks if c in column_checks]
         if needs_column and self.column is None:
-            raise ValueError(f"'{needs_column[0]}' needs a column: add column: <name>")
+            raise located(f"'{needs_column[0]}' needs a column: add column: <name>", needs_column[0])
         if self.unique and self.column is None and self.columns is None:
-            raise ValueError("'unique' needs column: <name> or columns: [<name>, ...]")
+            raise located("'unique' needs column: <name> or columns: [<name>, ...]", "unique")
         if self.column is not None and self.columns is not None:
-            raise ValueError("give either column or columns, not both")
+            raise located("give either column or columns, not both", "columns")
         if self.columns is not None and checks != ["unique"]:
-            raise ValueError("columns: [...] is only for a compound unique check")
-        if self.regex is not None:
-            import re
-
-            try:
-                re.compile(self.regex)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {self.regex!r}: {exc}") from None
+            raise located("columns: [...] is only for a compound unique check", "columns")
+        problem = regex_problem(self.regex) if self.regex is not None else None
+        if problem is not None:
+            raise located(problem, "regex")
         return self
 
 
@@ -318,7 +329,7 @@ class Sla(StrictModel):
         if self.warn_after is None and self.error_after is None and self.ready_by is None:
             raise ValueError("an SLA needs warn_after, error_after or ready_by")
         if self.warn_after is not None and self.error_after is not None and self.warn_after > self.error_after:
-            raise ValueError("SLA warn_after must not be longer than error_after")
+            raise located("SLA warn_after must not be longer than error_after", "warn_after")
         return self
 
 
@@ -598,10 +609,12 @@ class Model(StrictModel):
 
     @model_validator(mode="after")
     def _one_body(self) -> Model:
-        if (self.sql is None) == (self.aggregate is None):
-            raise ValueError("a model needs exactly one of sql or aggregate")
+        if self.sql is not None and self.aggregate is not None:
+            raise located("a model has both sql and aggregate: keep exactly one of them", "aggregate")
+        if self.sql is None and self.aggregate is None:
+            raise ValueError("a model needs sql: <SELECT ...> or aggregate: {from: ..., measures: ...}")
         if self.materialized == "incremental" and not self.unique_key:
-            raise ValueError("an incremental model needs unique_key: [<column>, ...]")
+            raise located("an incremental model needs unique_key: [<column>, ...]", "materialized")
         return self
 
 
@@ -661,13 +674,13 @@ class Chart(StrictModel):
     @model_validator(mode="after")
     def _fields_for_type(self) -> Chart:
         if self.type in ("line", "bar", "area", "big_number", "pie") and not self.metric:
-            raise ValueError(f"a {self.type} chart needs a metric")
+            raise located(f"a {self.type} chart needs a metric", "type")
         if self.type in ("line", "area") and not self.x:
-            raise ValueError(f"a {self.type} chart needs x: <time column>")
+            raise located(f"a {self.type} chart needs x: <time column>", "type")
         if self.type == "pie" and not self.dimension:
-            raise ValueError("a pie chart needs a dimension")
+            raise located("a pie chart needs a dimension: <column>", "type")
         if self.type == "table" and not self.columns:
-            raise ValueError("a table chart needs columns: [...]")
+            raise located("a table chart needs columns: [...]", "type")
         return self
 
 

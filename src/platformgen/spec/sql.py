@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError, SqlglotError
+from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from platformgen.spec.suggest import did_you_mean
@@ -46,8 +46,74 @@ def offset_of(node: exp.Expression) -> int:
     return 0
 
 
+#: clauses named in syntax errors ("incomplete WHERE clause"); any other node is an expression
+_CLAUSES = {"Where": "WHERE clause", "Group": "GROUP BY", "Order": "ORDER BY", "Having": "HAVING clause"}
+
+
+def _syntax_message(description: str, highlight: str) -> str:
+    """sqlglot's parser message in the words of a SQL author."""
+    description = description.split("\n")[0].split(". Line")[0]
+    near = f" near '{highlight}'" if highlight else ""
+    if description.startswith("Required keyword:") and "<class '" in description:
+        node = description.split("<class '")[1].rstrip("'>").rsplit(".", 1)[-1]
+        return f"incomplete {_CLAUSES.get(node, 'expression')}{near}"
+    if description.startswith("Invalid expression / Unexpected token"):
+        return f"unexpected '{highlight}'" if highlight else "unexpected token"
+    if description.startswith("Expecting "):
+        return f"expected {description[len('Expecting ') :]}{near}"
+    if "<Token" in description:
+        description = description.split(" but got")[0]
+    return description + near
+
+
+def _open_quote(sql: str) -> int | None:
+    """The offset of a quote that is never closed, if any."""
+    opened: int | None = None
+    for index, char in enumerate(sql):
+        if char in "'\"" and (opened is None or sql[opened] == char):
+            opened = index if opened is None else None
+    return opened
+
+
+def _second_statement(sql: str) -> int:
+    """The offset where the second statement of `sql` starts (after the first ';')."""
+    try:
+        tokens = sqlglot.tokenize(sql, read=DIALECT)
+    except SqlglotError:
+        return 0
+    for index, token in enumerate(tokens):
+        if token.token_type.name == "SEMICOLON" and index + 1 < len(tokens):
+            return int(tokens[index + 1].start)
+    return 0
+
+
+#: deeper nesting of parentheses is refused before parsing (sqlglot's parser would exhaust the stack)
+MAX_NESTING = 100
+
+
+def _too_deep(sql: str) -> int | None:
+    """The offset of the first '(' nested deeper than MAX_NESTING, if any (quotes are skipped)."""
+    depth = 0
+    quote: str | None = None
+    for index, char in enumerate(sql):
+        if quote is not None:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "(":
+            depth += 1
+            if depth > MAX_NESTING:
+                return index
+        elif char == ")":
+            depth -= 1
+    return None
+
+
 def parse(sql: str) -> tuple[exp.Expression | None, SqlProblem | None]:
     """Parse one PostgreSQL statement; a syntax error comes back with its offset."""
+    deep = _too_deep(sql)
+    if deep is not None:
+        return None, SqlProblem(deep, f"SQL nested more than {MAX_NESTING} parentheses deep: simplify it")
     try:
         statements = sqlglot.parse(sql, read=DIALECT)
     except ParseError as exc:
@@ -57,16 +123,24 @@ def parse(sql: str) -> tuple[exp.Expression | None, SqlProblem | None]:
         col = max(1, col - len(highlight) + 1)
         lines = sql.split("\n")
         offset = sum(len(x) + 1 for x in lines[: line - 1]) + col - 1
-        description = str(err.get("description") or "syntax error").split("\n")[0]
-        description = description.split(". Line")[0]
-        if "<Token" in description:
-            description = description.split(" but got")[0]
-        return None, SqlProblem(offset, f"SQL syntax error: {description}")
+        description = str(err.get("description") or "syntax error")
+        return None, SqlProblem(offset, f"SQL syntax error: {_syntax_message(description, highlight)}")
+    except TokenError:
+        quote = _open_quote(sql)
+        if quote is not None:
+            return None, SqlProblem(quote, f"SQL syntax error: the quote {sql[quote]} is never closed")
+        return None, SqlProblem(0, "SQL syntax error: cannot read the SQL text")
     except SqlglotError as exc:
         return None, SqlProblem(0, f"SQL syntax error: {exc}")
+    except RecursionError:
+        return None, SqlProblem(0, "SQL too deeply nested to analyse: simplify it")
     parsed: list[exp.Expression] = [s for s in statements if isinstance(s, exp.Expression)]
-    if len(parsed) != 1:
-        return None, SqlProblem(0, "write exactly one SELECT statement")
+    if len(parsed) > 1:
+        return None, SqlProblem(
+            _second_statement(sql), "a second SQL statement: write exactly one SELECT (remove the ';' and what follows)"
+        )
+    if not parsed:
+        return None, SqlProblem(0, "no SQL statement: write one SELECT")
     return parsed[0], None
 
 
@@ -102,10 +176,12 @@ def table_key(table: exp.Table) -> str:
 def analyze_select(
     sql: str,
     columns_of: Callable[[str], list[str] | None],
+    datasets: Collection[str] = (),
 ) -> SqlAnalysis:
     """Parse a model's SELECT and check its datasets and columns against `columns_of`.
 
-    `columns_of(name)` returns the columns of a dataset, or None when no such dataset exists.
+    `columns_of(name)` returns the columns of a dataset, or None when no such dataset exists;
+    `datasets` are the names suggested for a misspelt one.
     """
     result = SqlAnalysis()
     tree, problem = parse(sql)
@@ -115,7 +191,9 @@ def analyze_select(
     assert tree is not None
     result.tree = tree
     if not isinstance(tree, exp.Query):
-        result.problems.append(SqlProblem(offset_of(tree), "a model must be a SELECT query"))
+        start = len(sql) - len(sql.lstrip())
+        keyword = sql[start:].split(None, 1)[0].upper() if sql.strip() else "empty"
+        result.problems.append(SqlProblem(start, f"a model must be a SELECT query, not {keyword}"))
         return result
     for kind in (exp.Insert, exp.Update, exp.Delete, exp.Drop, exp.Create, exp.Command):
         bad = tree.find(kind)
@@ -127,13 +205,16 @@ def analyze_select(
         if not table.db and table.name in cte_names:
             continue
         key = table_key(table)
+        parts = [table.args.get(part) for part in ("catalog", "db", "this")]
+        starts = [int(p.meta["start"]) for p in parts if isinstance(p, exp.Expression) and "start" in p.meta]
+        start = min(starts, default=offset_of(table))
         if table.catalog or (table.db and "." in key.split(".", 1)[1]):
-            result.problems.append(SqlProblem(offset_of(table), f"'{table.sql()}': name a model or source.table"))
+            result.problems.append(SqlProblem(start, f"'{table.sql()}': name a model or source.table"))
             continue
         if columns_of(key) is None:
-            result.problems.append(SqlProblem(offset_of(table), f"unknown dataset '{key}'"))
+            result.problems.append(SqlProblem(start, f"unknown dataset '{key}'{did_you_mean(key, datasets)}"))
             continue
-        result.references.setdefault(key, offset_of(table))
+        result.references.setdefault(key, start)
     if result.problems:
         return result
     try:
@@ -188,11 +269,17 @@ def _check_scope(scope: Scope, columns_of: Callable[[str], list[str] | None], re
         if any(cols is None for cols in available.values()):
             continue
         known = [c for cols in available.values() if cols for c in cols]
-        if name in known or name in projections or not available:
+        if name in known or not available or (name in projections and _names_output(column, scope)):
             continue
         if name in _outer_columns(scope, columns_of):
             continue
         result.problems.append(SqlProblem(offset_of(column), f"unknown column '{name}'{did_you_mean(name, known)}"))
+
+
+def _names_output(column: exp.Column, scope: Scope) -> bool:
+    """Whether `column` is in the GROUP BY or ORDER BY of its SELECT, where it may name an output column."""
+    clause = column.find_ancestor(exp.Group, exp.Order, exp.Select)
+    return isinstance(clause, exp.Group | exp.Order) and clause.parent is scope.expression
 
 
 def _outer_aliases(scope: Scope) -> set[str]:
@@ -251,7 +338,8 @@ def _output_columns(
             result.problems.append(
                 SqlProblem(
                     offset_of(projection),
-                    f"output column '{projection.sql(dialect=DIALECT)}' needs a name: add 'as <name>'",
+                    f"output column '{projection.sql(dialect=DIALECT, normalize_functions='lower')}' needs a name: "
+                    "add 'as <name>'",
                 )
             )
             continue
@@ -310,3 +398,78 @@ def rewrite_references(tree: exp.Expression, rename: Mapping[str, str]) -> str:
     for key, snippet in rename.items():
         text = text.replace("__PLACEHOLDER__" + key.replace(".", "__DOT__"), snippet)
     return text
+
+
+# --------------------------------------------------------------------------- model queries (for targets)
+
+
+def _bare(node: exp.Expression) -> exp.Expression:
+    """An expression without a stray alias (`sum(x) as y` written as a measure)."""
+    return node.this if isinstance(node, exp.Alias) else node
+
+
+def aggregate_select(
+    source: str,
+    *,
+    time: tuple[str, str, str] | None,
+    dimensions: list[tuple[str, str]],
+    measures: Mapping[str, str],
+    condition: str | None,
+) -> exp.Select:
+    """The SELECT of a declarative aggregate over `source` (source.table or a model name).
+
+    `time` is (column, grain, output name): `cast(date_trunc(grain, column) as date)` for a day or
+    coarser grain, `date_trunc('hour', column)` for hours. Dimensions are (name, expression); the
+    query groups by the ordinal positions of the time and dimension columns.
+    """
+    projections: list[exp.Expression] = []
+    if time is not None:
+        column, grain, name = time
+        truncated = f"date_trunc('{grain}', {quote_ident(column)})"
+        text = truncated if grain == "hour" else f"cast({truncated} as date)"
+        node, _ = parse_expression(text)
+        assert node is not None
+        projections.append(exp.alias_(node, name, quoted=True))
+    for name, text in dimensions:
+        node, problem = parse_expression(text)
+        if node is None:
+            raise ValueError(f"dimension {name!r}: {problem.message if problem else 'cannot parse'}")
+        projections.append(exp.alias_(_bare(node), name, quoted=True))
+    keys = len(projections)
+    for name, text in measures.items():
+        node, problem = parse_expression(text)
+        if node is None:
+            raise ValueError(f"measure {name!r}: {problem.message if problem else 'cannot parse'}")
+        projections.append(exp.alias_(_bare(node), name, quoted=True))
+    select = exp.select(*projections).from_(exp.to_table(source))
+    if condition is not None:
+        node, problem = parse_expression(condition)
+        if node is None:
+            raise ValueError(f"filter: {problem.message if problem else 'cannot parse'}")
+        select = select.where(_bare(node))
+    if keys:
+        select = select.group_by(*(exp.Literal.number(i) for i in range(1, keys + 1)))
+    return select
+
+
+def flat_name(dataset: str) -> str:
+    """A dataset as one identifier: source.table -> source__table (names never contain '__'); models as they are."""
+    return dataset.replace(".", "__")
+
+
+def with_flat_tables(tree: exp.Expression) -> exp.Expression:
+    """A copy of `tree` whose dataset references are single identifiers (see `flat_name`), aliases kept.
+
+    sqlglot schemas need every table at the same depth; silver tables are source.table and models
+    bare names, so analysis (types, lineage) runs on this flattened copy.
+    """
+    tree = tree.copy()
+    cte_names = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    for table in list(tree.find_all(exp.Table)):
+        if not table.db and table.name in cte_names:
+            continue
+        alias = table.alias or table.name
+        replacement = exp.to_table(flat_name(table_key(table)))
+        replacement.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+        table.replace(replacement)
+    return tree

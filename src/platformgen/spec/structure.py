@@ -165,9 +165,12 @@ def _message(error: Any, data: Any) -> tuple[Path_, bool, str]:
             shown = ", ".join(allowed) if len(allowed) <= 14 else ", ".join(allowed[:14]) + ", ..."
             hint = f"; allowed here: {shown}"
         return path, True, f"unknown key '{key}'{hint}"
+    if kind == "located":
+        return (*path, str(ctx["at"])), True, str(error["msg"])
     if kind == "missing":
         parent = path[:-1]
-        return parent, True, f"missing required key '{path[-1]}'"
+        under = f" under '{parent[-1]}'" if parent and isinstance(parent[-1], str) else ""
+        return parent, True, f"missing required key '{path[-1]}'{under}"
     if kind == "union_tag_not_found":
         disc = str(ctx.get("discriminator", "kind")).strip("'")
         _, tp, _, _ = resolve(loc, data)
@@ -196,10 +199,13 @@ def _message(error: Any, data: Any) -> tuple[Path_, bool, str]:
     if kind in _TYPE_WORDS:
         return path, False, f"expected {_TYPE_WORDS[kind]}, got {_describe(value)}"
     if kind in ("too_short", "too_long"):
-        what = "items" if isinstance(value, list | dict) else "characters"
+        what = "item" if isinstance(value, list | dict) else "character"
+        limit = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
+        noun = what if limit == 1 else what + "s"
+        named = f"'{path[-1]}' " if path and isinstance(path[-1], str) else ""
         if kind == "too_short":
-            return path, False, f"needs at least {ctx.get('min_length')} {what}"
-        return path, False, f"allows at most {ctx.get('max_length')} {what}"
+            return path, False, f"{named}needs at least {limit} {noun}"
+        return path, False, f"{named}allows at most {limit} {noun}"
     if kind == "string_pattern_mismatch":
         return path, False, f"{_describe(value)} has the wrong format (expected to match {ctx.get('pattern')})"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
@@ -236,10 +242,12 @@ def _cut_remainder(path: Path_, data: Any) -> bool:
             before = node[keys[position - 1]] if position > 0 else None
             if isinstance(before, str) and "(" in before and ")" not in before:
                 return True
-        if (isinstance(node, dict) and element in node) or (isinstance(node, list) and isinstance(element, int) and 0 <= element < len(node)):
+        if isinstance(node, dict) and element in node:
             node = node[element]
-        else:
+            continue
+        if not (isinstance(node, list) and isinstance(element, int) and 0 <= element < len(node)):
             return False
+        node = node[element]
     return False
 
 

@@ -257,3 +257,16 @@ def check_email(value: str) -> str:
 
 
 Email = Annotated[str, AfterValidator(check_email)]
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why `pattern` is not a usable regular expression, or None when it is."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"invalid regular expression: {exc}"
+    except OverflowError:
+        return "invalid regular expression: a repeat count is too large"
+    except RecursionError:
+        return "invalid regular expression: nested too deeply"
+    return None

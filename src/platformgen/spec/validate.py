@@ -11,7 +11,7 @@ from typing import Any
 from platformgen.errors import Diagnostic, Loc, SpecError
 from platformgen.plan.graph import find_cycle
 from platformgen.spec import sql as sqlcheck
-from platformgen.spec.loader import Path_, SpecDocument, load_spec
+from platformgen.spec.loader import Path_, SpecDocument, display_path, load_spec
 from platformgen.spec.models import (
     ApiSource,
     ColumnSpec,
@@ -25,11 +25,11 @@ from platformgen.spec.models import (
 )
 from platformgen.spec.structure import check_structure
 from platformgen.spec.suggest import did_you_mean
-from platformgen.spec.types import column_type
+from platformgen.spec.types import column_type, regex_problem
 
 SECRET_PATTERNS = (
-    (re.compile(r"://[^/\s:@]+:[^/\s@]+@"), "a URL with an embedded password"),
-    (re.compile(r"hooks\.slack\.com/services/"), "a Slack webhook URL"),
+    (re.compile(r"(?:\b[A-Za-z][A-Za-z0-9+.-]*)?://[^/\s:@]+:[^/\s@]+@"), "a URL with an embedded password"),
+    (re.compile(r"(?:https?://)?hooks\.slack\.com/services/"), "a Slack webhook URL"),
     (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "an AWS access key"),
     (re.compile(r"\bxox[abposr]-[0-9A-Za-z-]{10,}"), "a Slack token"),
     (re.compile(r"\bgh[pousr]_[0-9A-Za-z]{30,}"), "a GitHub token"),
@@ -79,6 +79,76 @@ def silver_columns(dataset: DatasetBase) -> dict[str, str | None]:
     return out
 
 
+def scan_scalar(lines: list[str], line: int, col: int, text: str, offset: int, quote: str) -> tuple[int, int] | None:
+    """The 0-based file position of character `offset` of a YAML scalar whose text starts at (line, col).
+
+    The value is matched against the file, a run of whitespace in one against a run in the other, so
+    folded lines of plain, quoted and '>' scalars are followed; None when they differ (e.g. an escape).
+    """
+    source = "\n".join(lines[line:])
+    i, j = 0, col
+    while i < offset:
+        if j >= len(source):
+            return None
+        if text[i].isspace() and source[j].isspace():
+            while i < offset and text[i].isspace():
+                i += 1
+            while j < len(source) and source[j].isspace():
+                j += 1
+            continue
+        if quote == "'" and text[i] == "'" and source.startswith("''", j):
+            i, j = i + 1, j + 2
+            continue
+        if quote == '"' and source[j] == "\\" and j + 1 < len(source):
+            escape = source[j + 1]
+            if escape == "\n":  # an escaped line break: no character of the value
+                j += 2
+                while j < len(source) and source[j] in " \t":
+                    j += 1
+                continue
+            i, j = i + 1, j + 2 + {"x": 2, "u": 4, "U": 8}.get(escape, 0)
+            continue
+        if text[i] != source[j]:
+            return None
+        i, j = i + 1, j + 1
+    while quote == '"' and source.startswith("\\\n", j):  # escaped line breaks before the character
+        j += 2
+        while j < len(source) and source[j] in " \t":
+            j += 1
+    before = source[:j]
+    return line + before.count("\n"), j - (before.rfind("\n") + 1)
+
+
+def value_loc(document: SpecDocument, path: Path_, text: str, offset: int) -> Loc:
+    """The file position of character `offset` of the string value `text` at `path` (block or flow scalar)."""
+    base = document.source_map.value(path)
+    lines = document.texts.get(base.file, "").split("\n")
+    offset = max(0, min(offset, len(text)))
+    sql_line = text.count("\n", 0, offset)
+    sql_col = offset - (text.rfind("\n", 0, offset) + 1)
+    if not 0 < base.line <= len(lines):
+        return base
+    first = lines[base.line - 1][base.col - 1 : base.col]
+    if first in ("|", ">"):
+        start = base.line  # 0-based index of the first content line
+        indent = 0
+        for candidate in lines[start:]:
+            if candidate.strip():
+                indent = len(candidate) - len(candidate.lstrip(" "))
+                break
+        if first == "|":
+            return Loc(base.file, start + 1 + sql_line, indent + sql_col + 1)
+        found = scan_scalar(lines, start, indent, text, offset, "")
+        return Loc(base.file, found[0] + 1, found[1] + 1) if found else Loc(base.file, start + 1, indent + 1)
+    quoted = 1 if first in ("'", '"') else 0
+    found = scan_scalar(lines, base.line - 1, base.col - 1 + quoted, text, offset, first if quoted else "")
+    if found is not None:
+        return Loc(base.file, found[0] + 1, found[1] + 1)
+    if sql_line:
+        return base
+    return Loc(base.file, base.line, base.col + quoted + sql_col)
+
+
 class Validator:
     """Collects every semantic problem of a structurally valid spec."""
 
@@ -97,33 +167,16 @@ class Validator:
         loc = self.doc.source_map.key(path) if key else self.doc.source_map.value(path)
         self.diagnostics.append(Diagnostic(loc, message))
 
+    def where(self, path: Path_) -> str:
+        """file:line:col of a value, for messages that point at a second place."""
+        return str(self.doc.source_map.value(path))
+
     def sql_error(self, path: Path_, text: str, problem: sqlcheck.SqlProblem, prefix: str = "") -> None:
         self.diagnostics.append(Diagnostic(self.sql_loc(path, text, problem.offset), prefix + problem.message))
 
     def sql_loc(self, path: Path_, text: str, offset: int) -> Loc:
         """The file position of a character of a SQL string written in YAML (block or flow scalar)."""
-        base = self.doc.source_map.value(path)
-        lines = self.doc.texts.get(base.file, "").split("\n")
-        offset = max(0, min(offset, len(text)))
-        sql_line = text.count("\n", 0, offset)
-        sql_col = offset - (text.rfind("\n", 0, offset) + 1)
-        if not 0 < base.line <= len(lines):
-            return base
-        first = lines[base.line - 1][base.col - 1 : base.col]
-        if first in ("|", ">"):
-            start = base.line  # 0-based index of the first content line
-            indent = 0
-            for candidate in lines[start:]:
-                if candidate.strip():
-                    indent = len(candidate) - len(candidate.lstrip(" "))
-                    break
-            if first == "|":
-                return Loc(base.file, start + 1 + sql_line, indent + sql_col + 1)
-            return Loc(base.file, start + 1, indent + 1)
-        if sql_line:
-            return base
-        quoted = 1 if first in ("'", '"') else 0
-        return Loc(base.file, base.line, base.col + quoted + sql_col)
+        return value_loc(self.doc, path, text, offset)
 
     def check_owner(self, owner: str | None, path: Path_) -> None:
         if owner is None:
@@ -157,7 +210,11 @@ class Validator:
     def column_ref(self, info: DatasetInfo, column: str, path: Path_) -> bool:
         if column in info.columns or info.broken:
             return True
-        self.error(path, f"unknown column '{column}' in {info.key}{did_you_mean(column, info.columns)}")
+        hint = did_you_mean(column, info.columns)
+        if not hint and info.columns:
+            names = list(info.columns)
+            hint = f"; its columns are {', '.join(names[:12])}{', ...' if len(names) > 12 else ''}"
+        self.error(path, f"unknown column '{column}' in {info.key}{hint}")
         return False
 
     # ------------------------------------------------------------------ checks
@@ -183,8 +240,18 @@ class Validator:
             if port in seen:
                 self.error(("platform", "ports", name), f"port {port} is already used by {seen[port]}")
             seen[port] = name
-        self.check_owner(self.spec.platform.owner, ("platform", "owner"))
-        self.check_owner(self.spec.orchestration.defaults.owner, ("orchestration", "defaults", "owner"))
+        owner = self.spec.platform.owner
+        if "owner" in self.spec.platform.model_fields_set:
+            self.check_owner(owner, ("platform", "owner"))
+        elif self.teams and "@" not in owner and owner not in self.teams:
+            self.error(
+                ("governance", "teams"),
+                f"platform.owner defaults to '{owner}', which is not a team here: set platform.owner "
+                f"to a team or an e-mail address, or declare the team '{owner}'",
+                key=True,
+            )
+        if "owner" in self.spec.orchestration.defaults.model_fields_set:  # the default is only Airflow's label
+            self.check_owner(self.spec.orchestration.defaults.owner, ("orchestration", "defaults", "owner"))
         names: set[str] = set()
         for index, user in enumerate(self.spec.orchestration.users):
             if user.username in names:
@@ -196,7 +263,8 @@ class Validator:
         for index, source in enumerate(self.spec.sources):
             path: Path_ = ("sources", index)
             if source.name in seen:
-                self.error((*path, "name"), f"duplicate source name '{source.name}'")
+                first = self.where(("sources", seen[source.name], "name"))
+                self.error((*path, "name"), f"duplicate source name '{source.name}' (first defined at {first})")
                 continue
             seen[source.name] = index
             self.check_owner(source.owner, (*path, "owner"))
@@ -214,13 +282,17 @@ class Validator:
             if isinstance(source, FileSource) and not source.location.startswith("s3://") and "://" in source.location:
                 self.error((*path, "location"), "location must be a local directory or s3://bucket/prefix")
             field_name, datasets = source_datasets(source)
-            names: set[str] = set()
+            names: dict[str, int] = {}
             for position, dataset in enumerate(datasets):
                 dpath: Path_ = (*path, field_name, position)
                 if dataset.name in names:
-                    self.error((*dpath, "name"), f"duplicate name '{dataset.name}' in source '{source.name}'")
+                    first = self.where((*path, field_name, names[dataset.name], "name"))
+                    self.error(
+                        (*dpath, "name"),
+                        f"duplicate name '{dataset.name}' in source '{source.name}' (first defined at {first})",
+                    )
                     continue
-                names.add(dataset.name)
+                names[dataset.name] = position
                 self.check_source_dataset(source.name, dataset, dpath)
 
     def check_sample(self, sample: str, path: Path_) -> None:
@@ -229,7 +301,7 @@ class Validator:
         if target.is_absolute() or ".." in target.parts:
             self.error(path, "sample must be a folder inside the spec directory (a relative path without '..')")
         elif not (root / target).is_dir():
-            self.error(path, f"sample folder '{sample}' not found next to the spec")
+            self.error(path, f"sample folder '{sample}' not found: no directory {display_path(root / target)}")
 
     def check_source_dataset(self, source: str, dataset: DatasetBase, path: Path_) -> None:
         key = f"{source}.{dataset.name}"
@@ -303,28 +375,28 @@ class Validator:
             known = self.spec.governance.classifications
             self.error(
                 (*path, "classification"),
-                f"unknown classification '{column.classification}'{did_you_mean(column.classification, known)}: declare it in governance.classifications",
+                f"unknown classification '{column.classification}'{did_you_mean(column.classification, known)}: "
+                f"use one of {', '.join(known)} or declare it in governance.classifications",
             )
         self.check_tags(column.tags, (*path, "tags"))
-        if column.regex is not None:
-            try:
-                re.compile(column.regex)
-            except re.error as exc:
-                self.error((*path, "regex"), f"invalid regular expression: {exc}")
+        problem = regex_problem(column.regex) if column.regex is not None else None
+        if problem is not None:
+            self.error((*path, "regex"), problem)
         if column.range is not None and column.type is not None:
             kind = column_type(column.type).name
             if kind in ("string", "boolean", "json"):
                 self.error((*path, "range"), f"range needs a numeric, date or timestamp column, not {kind}")
 
     def check_models(self) -> None:
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
         models: list[tuple[int, Model]] = []
         for index, model in enumerate(self.spec.models):
             path: Path_ = ("models", index)
             if model.name in seen:
-                self.error((*path, "name"), f"duplicate model name '{model.name}'")
+                first = self.where(("models", seen[model.name], "name"))
+                self.error((*path, "name"), f"duplicate model name '{model.name}' (first defined at {first})")
                 continue
-            seen.add(model.name)
+            seen[model.name] = index
             self.check_owner(model.owner, (*path, "owner"))
             self.check_tags(model.tags, (*path, "tags"))
             models.append((index, model))
@@ -333,11 +405,12 @@ class Validator:
                 model.name, "intermediate" if model.layer == "intermediate" else "gold", {}, path
             )
         edges = {m.name: self.model_dependencies(m) for _, m in models}
-        cycle = find_cycle(edges)
-        if cycle:
+        while cycle := find_cycle(edges):
             index = next(i for i, m in models if m.name == cycle[0])
-            self.error(("models", index, "name"), f"dependency cycle: {' -> '.join(cycle)}")
-            return
+            self.error(("models", index, "name"), f"dependency cycle: {' -> '.join(cycle)} (each model reads the next)")
+            for name in cycle:  # the other models are still checked; these have unknown columns
+                self.datasets[name].broken = True
+                edges.pop(name, None)
         from platformgen.plan.graph import topo_order
 
         by_name = {m.name: (i, m) for i, m in models}
@@ -367,8 +440,11 @@ class Validator:
         info = self.datasets[model.name]
         before = len(self.diagnostics)
         if model.sql is not None:
-            analysis = sqlcheck.analyze_select(model.sql, self.columns_of)
+            analysis = sqlcheck.analyze_select(model.sql, self.columns_of, list(self.datasets))
+            reads_broken = any(self.datasets[d].broken for d in analysis.references if d in self.datasets)
             for problem in analysis.problems:
+                if reads_broken and problem.message.startswith("cannot expand '*'"):
+                    continue  # the columns of what it reads are unknown: that dataset's errors say why
                 self.sql_error((*path, "sql"), model.sql, problem)
             info.analysis = analysis
             info.deps = sorted(analysis.references)
@@ -380,13 +456,16 @@ class Validator:
         for dep in info.deps:
             target = self.datasets.get(dep)
             if target is not None and model.layer == "intermediate" and target.layer == "gold":
-                where = (*path, "sql") if model.sql is not None else (*path, "aggregate", "from")
-                self.error(
-                    where,
-                    f"intermediate model '{model.name}' cannot read gold model '{dep}': make it gold or move the logic",
+                message = (
+                    f"intermediate model '{model.name}' cannot read gold model '{dep}': make it gold or move the logic"
                 )
+                if model.sql is not None and info.analysis is not None and dep in info.analysis.references:
+                    where = self.sql_loc((*path, "sql"), model.sql, info.analysis.references[dep])
+                    self.diagnostics.append(Diagnostic(where, message))
+                else:
+                    self.error((*path, "aggregate", "from"), message)
         info.columns = dict.fromkeys(output)
-        info.broken = len(self.diagnostics) > before
+        info.broken = len(self.diagnostics) > before or any(self.datasets[d].broken for d in info.deps)
         for name, column in model.columns.items():
             if output and name not in output:
                 self.error(
@@ -464,10 +543,11 @@ class Validator:
             target = self.dataset_ref(rel.to, (*path, "relationships", "to"))
             if target is not None:
                 column = rel.column or expectation.column or ""
-                if column not in target.columns:
+                if column not in target.columns and not target.broken:
+                    default = "" if rel.column else "; relationships.column defaults to the checked column, set it"
                     self.error(
-                        (*path, "relationships"),
-                        f"unknown column '{column}' in {target.key}{did_you_mean(column, target.columns)}",
+                        (*path, "relationships", "column") if rel.column else (*path, "relationships"),
+                        f"unknown column '{column}' in {target.key}{did_you_mean(column, target.columns)}{default}",
                     )
         if expectation.sql is not None:
             _, problems = sqlcheck.check_expression(
@@ -517,12 +597,13 @@ class Validator:
                 self.check_recipient(target, (*path, "notify", i))
 
     def check_dashboards(self) -> None:
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
         for index, dashboard in enumerate(self.spec.dashboards):
             path: Path_ = ("dashboards", index)
             if dashboard.name in seen:
-                self.error((*path, "name"), f"duplicate dashboard name '{dashboard.name}'")
-            seen.add(dashboard.name)
+                first = self.where(("dashboards", seen[dashboard.name], "name"))
+                self.error((*path, "name"), f"duplicate dashboard name '{dashboard.name}' (first defined at {first})")
+            seen.setdefault(dashboard.name, index)
             self.check_owner(dashboard.owner, (*path, "owner"))
             for c, chart in enumerate(dashboard.charts):
                 cpath: Path_ = (*path, "charts", c)
@@ -564,9 +645,9 @@ class Validator:
                     )
 
 
-def scan_secrets(document: SpecDocument) -> list[Diagnostic]:
-    """Values anywhere in the spec that look like credentials (URLs with passwords, tokens, keys)."""
-    found: list[Diagnostic] = []
+def scan_secrets(document: SpecDocument) -> list[tuple[Path_, Diagnostic]]:
+    """Values anywhere in the spec that look like credentials (URLs with passwords, tokens, keys), by path."""
+    found: list[tuple[Path_, Diagnostic]] = []
 
     def walk(node: Any, path: Path_) -> None:
         if isinstance(node, dict):
@@ -577,13 +658,22 @@ def scan_secrets(document: SpecDocument) -> list[Diagnostic]:
                 walk(value, (*path, index))
         elif isinstance(node, str):
             for pattern, what in SECRET_PATTERNS:
-                if pattern.search(node):
+                match = pattern.search(node)
+                if match:
                     message = f"this looks like {what}: never write a secret in the spec; use env:VAR"
-                    found.append(Diagnostic(document.source_map.value(path), message))
+                    found.append((path, Diagnostic(value_loc(document, path, node, match.start()), message)))
                     break
 
     walk(document.data, ())
     return found
+
+
+def _with_secrets(
+    document: SpecDocument, diagnostics: list[Diagnostic], secrets: list[tuple[Path_, Diagnostic]]
+) -> list[Diagnostic]:
+    """Both lists; a value that looks like a secret is reported once, as a secret (which says why)."""
+    flagged = {document.source_map.value(path) for path, _ in secrets} | {d.loc for _, d in secrets}
+    return [d for d in diagnostics if d.loc not in flagged] + [d for _, d in secrets]
 
 
 def validate_document(document: SpecDocument) -> CheckedSpec:
@@ -592,16 +682,25 @@ def validate_document(document: SpecDocument) -> CheckedSpec:
     try:
         spec = check_structure(document)
     except SpecError as exc:
-        raise SpecError(exc.diagnostics + secrets) from None
+        raise SpecError(_with_secrets(document, exc.diagnostics, secrets)) from None
     try:
         checked = Validator(spec, document).run()
     except SpecError as exc:
-        raise SpecError(exc.diagnostics + secrets) from None
+        raise SpecError(_with_secrets(document, exc.diagnostics, secrets)) from None
     if secrets:
-        raise SpecError(secrets)
+        raise SpecError([d for _, d in secrets])
     return checked
+
+
+def _one_line(diagnostic: Diagnostic) -> Diagnostic:
+    """A diagnostic whose message (which may echo a value) fits on one output line."""
+    message = diagnostic.message.replace("\r", "\\r").replace("\n", "\\n")
+    return diagnostic if message == diagnostic.message else Diagnostic(diagnostic.loc, message, diagnostic.severity)
 
 
 def validate_path(root: Path) -> CheckedSpec:
     """Load and validate the spec at `root` (a directory or a single file)."""
-    return validate_document(load_spec(root))
+    try:
+        return validate_document(load_spec(root))
+    except SpecError as exc:
+        raise SpecError([_one_line(d) for d in exc.diagnostics]) from None
