@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import pprint
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -69,6 +70,7 @@ def environment() -> jinja2.Environment:
     env.filters["qi"] = quote_ident
     env.filters["ql"] = quote_literal
     env.filters["py"] = repr
+    env.filters["pyfmt"] = lambda v: pprint.pformat(v, width=110, sort_dicts=False)
     env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False)
     return env
 

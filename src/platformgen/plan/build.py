@@ -193,6 +193,7 @@ class _CheckCollector:
     def __init__(self) -> None:
         self.checks: list[Check] = []
         self.ids: set[str] = set()
+        self.index: dict[tuple[Any, ...], int] = {}
 
     def add(
         self,
@@ -206,12 +207,23 @@ class _CheckCollector:
         name: str | None = None,
         description: str = "",
     ) -> None:
+        frozen = tuple(sorted((k, _freeze(v)) for k, v in (params or {}).items() if v is not None))
+        identity = (dataset, kind, column, columns, frozen)
+        if name is None and identity in self.index:
+            # the same check declared twice (e.g. a primary key column also marked nullable: false) runs once
+            position = self.index[identity]
+            existing = self.checks[position]
+            if severity == "error" and existing.severity != "error":
+                self.checks[position] = Check(
+                    existing.id, dataset, kind, column, columns, frozen, "error", existing.description
+                )
+            return
         base = name or "__".join(p for p in (dataset.replace(".", "__"), kind, column or "_".join(columns)) if p)
         check_id, n = base, 2
         while check_id in self.ids:
             check_id, n = f"{base}_{n}", n + 1
         self.ids.add(check_id)
-        frozen = tuple(sorted((k, _freeze(v)) for k, v in (params or {}).items() if v is not None))
+        self.index.setdefault(identity, len(self.checks))
         self.checks.append(Check(check_id, dataset, kind, column, columns, frozen, severity, description))
 
     def from_column(self, dataset: str, name: str, column: ColumnSpec) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from platformgen.plan.build import Plan
 from platformgen.render import render_template
+from platformgen.runtime.ddl import platform_tables_sql
 from platformgen.targets.base import Files
 
 
@@ -21,5 +22,6 @@ class WarehouseTarget:
             schemas=[schemas.raw, schemas.staging, schemas.intermediate, schemas.marts, schemas.platform],
             ps=schemas.platform,
             raw=schemas.raw,
+            platform_ddl=platform_tables_sql(schemas.platform),
         )
         return {"warehouse/bootstrap.sql": text}
