@@ -403,7 +403,7 @@ def rewrite_references(tree: exp.Expression, rename: Mapping[str, str]) -> str:
 # --------------------------------------------------------------------------- model queries (for targets)
 
 
-def _bare(node: exp.Expression) -> exp.Expression:
+def _bare(node: exp.Expr) -> exp.Expr:
     """An expression without a stray alias (`sum(x) as y` written as a measure)."""
     return node.this if isinstance(node, exp.Alias) else node
 
@@ -415,18 +415,25 @@ def aggregate_select(
     dimensions: list[tuple[str, str]],
     measures: Mapping[str, str],
     condition: str | None,
+    zone: str | None = None,
 ) -> exp.Select:
     """The SELECT of a declarative aggregate over `source` (source.table or a model name).
 
     `time` is (column, grain, output name): `cast(date_trunc(grain, column) as date)` for a day or
-    coarser grain, `date_trunc('hour', column)` for hours. Dimensions are (name, expression); the
-    query groups by the ordinal positions of the time and dimension columns.
+    coarser grain, `date_trunc('hour', column)` for hours. With a `zone` (for a timestamptz column)
+    the column is truncated in that time zone, whatever the session's: `column at time zone 'UTC'`,
+    and an hour is turned back into a timestamptz. Dimensions are (name, expression); the query
+    groups by the ordinal positions of the time and dimension columns.
     """
-    projections: list[exp.Expression] = []
+    projections: list[exp.Expr] = []
     if time is not None:
         column, grain, name = time
-        truncated = f"date_trunc('{grain}', {quote_ident(column)})"
-        text = truncated if grain == "hour" else f"cast({truncated} as date)"
+        local = quote_ident(column) + ("" if zone is None else f" at time zone '{zone}'")
+        truncated = f"date_trunc('{grain}', {local})"
+        if grain != "hour":
+            text = f"cast({truncated} as date)"
+        else:
+            text = truncated if zone is None else f"{truncated} at time zone '{zone}'"
         node, _ = parse_expression(text)
         assert node is not None
         projections.append(exp.alias_(node, name, quoted=True))
@@ -457,7 +464,7 @@ def flat_name(dataset: str) -> str:
     return dataset.replace(".", "__")
 
 
-def with_flat_tables(tree: exp.Expression) -> exp.Expression:
+def with_flat_tables(tree: exp.Expr) -> exp.Expr:
     """A copy of `tree` whose dataset references are single identifiers (see `flat_name`), aliases kept.
 
     sqlglot schemas need every table at the same depth; silver tables are source.table and models

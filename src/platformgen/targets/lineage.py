@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from platformgen.plan.build import Plan, PlanColumn
+from platformgen.plan.column_lineage import column_lineage
 from platformgen.render import dump_json
 from platformgen.targets.base import Files
 
@@ -68,6 +69,7 @@ class LineageTarget:
                         "columns": _columns(table.silver_columns),
                     }
                 )
+        lineage = column_lineage(plan)
         for model in plan.models:
             nodes.append(
                 {
@@ -77,6 +79,7 @@ class LineageTarget:
                     "relation": f"{model.schema}.{model.name}",
                     "materialized": model.materialized,
                     "columns": _columns(model.columns),
+                    "column_lineage": lineage[model.name],
                 }
             )
         for dashboard in plan.dashboards:
