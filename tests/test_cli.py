@@ -159,3 +159,31 @@ def test_example_specs_carry_the_schema_modeline(repo: Path) -> None:
         assert first.startswith("# yaml-language-server: $schema="), path
         target = (path.parent / first.split("$schema=", 1)[1]).resolve()
         assert target == (repo / "schema" / "platformgen.schema.json").resolve(), path
+
+
+def test_compiler_core_imports_only_its_own_dependencies(repo: Path, tmp_path: Path) -> None:
+    probe = (
+        "import sys, json\n"
+        "from pathlib import Path\n"
+        "from platformgen.cli import app\n"
+        "from typer.testing import CliRunner\n"
+        f"r = CliRunner().invoke(app, ['compile', {str(repo / 'specs')!r}, '-o', {str(tmp_path / 'out')!r}])\n"
+        "assert r.exit_code == 0, r.stdout\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    top = set(json.loads(proc.stdout.strip().splitlines()[-1]))
+    forbidden = {
+        "airflow",
+        "dbt",
+        "great_expectations",
+        "boto3",
+        "botocore",
+        "psycopg",
+        "psycopg2",
+        "pyarrow",
+        "pandas",
+        "requests",
+        "sqlalchemy",
+    }
+    assert top & forbidden == set()

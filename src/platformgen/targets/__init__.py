@@ -19,6 +19,9 @@ from platformgen.targets.base import Files, Target
 _REGISTRY: dict[str, str] = {
     "warehouse": "platformgen.targets.warehouse:WarehouseTarget",
     "lineage": "platformgen.targets.lineage:LineageTarget",
+    "airflow": "platformgen.targets.airflow:AirflowTarget",
+    "dbt": "platformgen.targets.dbt:DbtTarget",
+    "great_expectations": "platformgen.targets.great_expectations:GreatExpectationsTarget",
 }
 
 
