@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from platformgen.plan.graph import topo_order
@@ -164,18 +165,49 @@ class Plan:
     dashboards: tuple[Dashboard, ...]
     edges: tuple[Edge, ...] = field(default=())
 
-    @property
+    # Lookups are computed once per plan: targets call them per dataset, and a scan per call would make
+    # compiling quadratic in the number of datasets.
+
+    @cached_property
     def tables(self) -> tuple[SourceTablePlan, ...]:
         return tuple(t for s in self.sources for t in s.tables)
 
+    @cached_property
+    def _checks_by_dataset(self) -> dict[str, tuple[Check, ...]]:
+        grouped: dict[str, list[Check]] = {}
+        for check in self.checks:
+            grouped.setdefault(check.dataset, []).append(check)
+        return {k: tuple(v) for k, v in grouped.items()}
+
+    @cached_property
+    def _models_by_name(self) -> dict[str, ModelPlan]:
+        return {m.name: m for m in self.models}
+
+    @cached_property
+    def _slas_by_dataset(self) -> dict[str, SlaPlan]:
+        return {s.dataset: s for s in self.slas}
+
+    @cached_property
+    def tables_by_key(self) -> dict[str, SourceTablePlan]:
+        """Source datasets by `source.table`."""
+        return {t.key: t for t in self.tables}
+
+    @cached_property
+    def relations(self) -> dict[str, tuple[str, str]]:
+        """Dataset (source.table or model) -> (schema, relation) of its silver model or model in the warehouse."""
+        staging = self.warehouse.schemas.staging
+        found = {t.key: (staging, t.staging_model) for t in self.tables}
+        found.update({m.name: (m.schema, m.name) for m in self.models})
+        return found
+
     def checks_for(self, dataset: str) -> tuple[Check, ...]:
-        return tuple(c for c in self.checks if c.dataset == dataset)
+        return self._checks_by_dataset.get(dataset, ())
 
     def sla_for(self, dataset: str) -> SlaPlan | None:
-        return next((s for s in self.slas if s.dataset == dataset), None)
+        return self._slas_by_dataset.get(dataset)
 
     def model(self, name: str) -> ModelPlan:
-        return next(m for m in self.models if m.name == name)
+        return self._models_by_name[name]
 
 
 def _plan_column(name: str, column: ColumnSpec, type_override: str | None = None) -> PlanColumn:

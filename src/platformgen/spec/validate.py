@@ -507,8 +507,12 @@ class Validator:
             output.append(agg.time.name or agg.time.grain)
         for i, dim in enumerate(agg.dimensions):
             _, problems = sqlcheck.check_expression(dim.expr, cols, "the dimension", aggregate=False)
+            # a dimension is a plain string or a mapping with name and expr
+            where: Path_ = (*apath, "dimensions", i)
+            if (*where, "expr") in self.doc.source_map.values:
+                where = (*where, "expr")
             for problem in problems:
-                self.sql_error((*apath, "dimensions", i), dim.expr, problem)
+                self.sql_error(where, dim.expr, problem)
             output.append(dim.name)
         for name, expr in agg.measures.items():
             _, problems = sqlcheck.check_expression(expr, cols, f"measure '{name}'", aggregate=True)

@@ -16,7 +16,7 @@ from typing import Any
 from platformgen.plan.build import Plan
 from platformgen.render import dump_yaml, environment
 from platformgen.targets.base import Files
-from platformgen.targets.dbt_models import render_model, render_staging
+from platformgen.targets.dbt_models import dataset_refs, render_model, render_staging
 from platformgen.targets.dbt_schema import exposures_file, layer_file, model_entry, sources_file, staging_entry
 from platformgen.targets.dbt_types import infer_model_types
 
@@ -111,10 +111,11 @@ class DbtTarget:
             staging.append(staging_entry(plan, table))
         files["dbt/models/staging/_staging.yml"] = dump_yaml(layer_file(staging))
         types = infer_model_types(plan)
+        refs = dataset_refs(plan)
         entries: dict[str, list[dict[str, Any]]] = {"intermediate": [], "marts": []}
         for model in plan.models:
             folder = LAYER_FOLDERS[model.layer]
-            files[f"dbt/models/{folder}/{model.name}.sql"] = render_model(plan, model, types[model.name])
+            files[f"dbt/models/{folder}/{model.name}.sql"] = render_model(plan, model, types[model.name], refs)
             entries[folder].append(model_entry(plan, model, types[model.name]))
         for folder, items in entries.items():
             if items:

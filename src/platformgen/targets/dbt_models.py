@@ -253,7 +253,7 @@ def dataset_refs(plan: Plan) -> dict[str, str]:
     return refs
 
 
-def render_model(plan: Plan, model: ModelPlan, types: ModelTypes) -> str:
+def render_model(plan: Plan, model: ModelPlan, types: ModelTypes, refs: dict[str, str] | None = None) -> str:
     """`models/<intermediate|marts>/<model>.sql`: the model's SELECT with ref()s, in PostgreSQL."""
     tree = _with_casts(model, types.query.copy(), types.casts)
     if model.spec.aggregate is not None:
@@ -266,5 +266,9 @@ def render_model(plan: Plan, model: ModelPlan, types: ModelTypes) -> str:
     return (
         environment()
         .get_template("dbt/model.sql.j2")
-        .render(config_call=model_config(model), summary=summary, body=render_query(tree, dataset_refs(plan)))
+        .render(
+            config_call=model_config(model),
+            summary=summary,
+            body=render_query(tree, refs if refs is not None else dataset_refs(plan)),
+        )
     )

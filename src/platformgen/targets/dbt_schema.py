@@ -73,7 +73,7 @@ def _accepted(value: Any) -> Any:
 
 
 def _relation(plan: Plan, dataset: str) -> str:
-    table = next((t for t in plan.tables if t.key == dataset), None)
+    table = plan.tables_by_key.get(dataset)
     return f"ref('{table.staging_model if table else dataset}')"
 
 

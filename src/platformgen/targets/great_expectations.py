@@ -102,9 +102,7 @@ class _Relations:
     """Qualified warehouse relations of the plan's datasets."""
 
     def __init__(self, plan: Plan) -> None:
-        staging = plan.warehouse.schemas.staging
-        self.by_dataset = {t.key: (staging, t.staging_model) for t in plan.tables}
-        self.by_dataset.update({m.name: (m.schema, m.name) for m in plan.models})
+        self.by_dataset = plan.relations
 
     def sql(self, dataset: str) -> str:
         schema, name = self.by_dataset[dataset]
