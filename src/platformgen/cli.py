@@ -124,21 +124,26 @@ def compile_command(
     check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if output is stale.")] = False,
 ) -> None:
     """Validate the spec and generate the platform into the output folder."""
-    from platformgen.compiler import compile_spec
-    from platformgen.writer import write_files
+    from platformgen.compiler import compile_spec, write_compiled
 
     try:
         compiled = compile_spec(spec)
-        report = write_files(output, compiled.files, compiled.plan.spec_label, check=check)
+        reports = write_compiled(compiled, output, check=check)
     except PlatformgenError as exc:
         raise _fail(exc) from None
+    report = reports[0][1]
     if check:
-        if report.clean:
+        if all(r.clean for _, r in reports):
             err.print(f"[green]up to date[/green]: {output} matches {spec}")
             return
-        for label, paths in (("stale", report.stale), ("missing", report.missing), ("extra", report.extra)):
-            for path in paths:
-                print(f"{label}: {output / path}")
+        for folder, folder_report in reports:
+            for label, paths in (
+                ("stale", folder_report.stale),
+                ("missing", folder_report.missing),
+                ("extra", folder_report.extra),
+            ):
+                for path in paths:
+                    print(f"{label}: {folder / path}")
         err.print(f"[red]{output} is out of date[/red]: run `platformgen compile {spec} -o {output}`")
         raise typer.Exit(1)
     table = Table(title=f"platformgen compile {spec} -> {output}")
@@ -151,6 +156,9 @@ def compile_command(
     out.print(table)
     if report.deleted:
         out.print(f"deleted {len(report.deleted)} file(s) no longer generated: " + ", ".join(report.deleted))
+    for folder, root_report in reports[1:]:
+        if root_report.written:
+            out.print("also wrote " + ", ".join(str(folder / p) for p in root_report.written))
 
 
 @app.command()
@@ -185,3 +193,58 @@ def init(
 def run() -> None:
     """Console-script entry point."""
     app()
+
+
+StateOpt = Annotated[Path, typer.Option("--state", help="State folder of the local mode.")]
+
+
+@app.command()
+def up(
+    spec: SpecArg = Path("specs"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="Compiled output folder.")] = Path("generated"),
+    local: Annotated[bool, typer.Option("--local", help="Run on embedded services, without Docker.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the commands instead of running them.")] = False,
+    state: StateOpt = Path(".platformgen"),
+    warehouse_url: Annotated[
+        str | None,
+        typer.Option("--warehouse-url", help="Local mode: use this PostgreSQL server instead of an embedded one."),
+    ] = None,
+) -> None:
+    """Compile when stale, then bring the platform up (Docker Compose, or --local without Docker)."""
+    try:
+        if local:
+            from platformgen.deploy.local import up_local
+
+            code = up_local(spec, output, state_dir=state, warehouse_url=warehouse_url, console=out)
+        else:
+            from platformgen.deploy.compose import up_compose
+
+            code = up_compose(spec, output, dry_run=dry_run, console=out)
+    except PlatformgenError as exc:
+        raise _fail(exc) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def down(
+    spec: SpecArg = Path("specs"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="Compiled output folder.")] = Path("generated"),
+    local: Annotated[bool, typer.Option("--local", help="Stop the embedded services of the local mode.")] = False,
+    volumes: Annotated[bool, typer.Option("--volumes", help="Also delete the Docker volumes (all data).")] = False,
+    wipe: Annotated[bool, typer.Option("--wipe", help="Local mode: also delete the state folder (all data).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the commands instead of running them.")] = False,
+    state: StateOpt = Path(".platformgen"),
+) -> None:
+    """Stop the platform (and with --volumes / --wipe, delete its data)."""
+    try:
+        if local:
+            from platformgen.deploy.local import down_local
+
+            code = down_local(state_dir=state, wipe=wipe, console=out)
+        else:
+            from platformgen.deploy.compose import down_compose
+
+            code = down_compose(spec, output, volumes=volumes, dry_run=dry_run, console=out)
+    except PlatformgenError as exc:
+        raise _fail(exc) from None
+    raise typer.Exit(code)

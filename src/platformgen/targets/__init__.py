@@ -22,6 +22,9 @@ _REGISTRY: dict[str, str] = {
     "airflow": "platformgen.targets.airflow:AirflowTarget",
     "dbt": "platformgen.targets.dbt:DbtTarget",
     "great_expectations": "platformgen.targets.great_expectations:GreatExpectationsTarget",
+    "compose": "platformgen.targets.compose:ComposeTarget",
+    "superset": "platformgen.targets.superset:SupersetTarget",
+    "openmetadata": "platformgen.targets.openmetadata:OpenMetadataTarget",
 }
 
 

@@ -1,4 +1,4 @@
-"""Airflow target: one DAG file per source (ingestion), plus transformation and SLA-monitor DAGs."""
+"""Airflow target: one DAG file per source (ingestion), plus transformation, SLA-monitor and sync DAGs."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def _ingest_doc(plan: Plan, source: SourcePlan) -> str:
     ]
     for table in source.tables:
         inc = getattr(table.spec, "incremental", None)
-        cursor = f"by `{inc.cursor}`" if inc is not None else "full"
+        cursor = f"by `{inc.cursor}`" if inc is not None else "new files" if source.kind == "file" else "full"
         bucket = plan.storage.buckets.bronze
         lines.append(
             f"| `{table.key}` | `s3://{bucket}/{table.bronze_prefix}` | `{plan.warehouse.schemas.raw}.{table.raw_table}` | {cursor} |"
@@ -96,6 +96,7 @@ class AirflowTarget:
             quality = self._quality(plan, pconf, tags_base)
             if quality is not None:
                 files[f"airflow/dags/{dag_id(plan, 'quality')}.py"] = quality
+            files[f"airflow/dags/{dag_id(plan, 'sync')}.py"] = self._sync(plan, pconf, tags_base)
         if plan.slas:
             files[f"airflow/dags/{dag_id(plan, 'sla_monitor')}.py"] = self._sla(plan, pconf, tags_base)
         return files
@@ -172,12 +173,45 @@ class AirflowTarget:
             )
         )
 
+    def _sync(self, plan: Plan, pconf: dict[str, Any], tags: list[str]) -> str:
+        from platformgen.targets.openmetadata import GOVERNANCE_FILE, workflow_files
+        from platformgen.targets.superset import dataset_entries
+
+        workflows = workflow_files(plan)
+        datasets = dataset_entries(plan)
+        sync = {
+            "project_root": plan.orchestration.project_root,
+            "openmetadata": {"executable": "metadata", "workflows": workflows, "governance": GOVERNANCE_FILE},
+            "superset": {"datasets": datasets},
+        }
+        doc = (
+            f"### Sync of `{plan.name}`\n\nAfter every transformation: OpenMetadata ingestion "
+            f"({', '.join(workflows)}) and the spec's governance"
+            + (f", then a column refresh of {len(datasets)} Superset dataset(s).\n" if datasets else ".\n")
+        )
+        return (
+            environment()
+            .get_template("airflow/sync_dag.py.j2")
+            .render(
+                name=plan.name,
+                dag_id=dag_id(plan, "sync"),
+                platform_config=pconf,
+                sync=sync,
+                workflows=list(workflows),
+                datasets=datasets,
+                trigger_uri=transform_done_uri(plan),
+                defaults=_defaults(plan),
+                tags=[*tags, "sync"],
+                doc_md=doc,
+            )
+        )
+
     def _sla(self, plan: Plan, pconf: dict[str, Any], tags: list[str]) -> str:
         schemas = plan.warehouse.schemas
         slas = []
         for sla in plan.slas:
             if "." in sla.dataset:
-                table = next(t for t in plan.tables if t.key == sla.dataset)
+                table = plan.tables_by_key[sla.dataset]
                 relation, layer = f"{schemas.raw}.{table.raw_table}", "raw"
                 task = f"{table.name}.load"
                 dag = dag_id(plan, f"ingest__{table.source}")
