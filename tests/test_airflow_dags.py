@@ -56,7 +56,10 @@ def test_dags_load_with_expected_tasks(spec: Path, compiled_dags: dict[str, Path
     bag = _dagbag(compiled_dags[spec.name])
     assert bag.import_errors == {}
     plan = load_plan(spec)
-    expected = {f"{plan.name}__ingest__{s.name}" for s in plan.sources} | {f"{plan.name}__transform"}
+    expected = {f"{plan.name}__ingest__{s.name}" for s in plan.sources} | {
+        f"{plan.name}__transform",
+        f"{plan.name}__sync",
+    }
     if plan.slas:
         expected.add(f"{plan.name}__sla_monitor")
     quality = quality_config(plan)

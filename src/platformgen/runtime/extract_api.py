@@ -6,6 +6,9 @@ its page and index and the reason, as a JSON line to the bronze quarantine objec
 `BronzeBatch.quarantined_rows` and named in a warning. The good records go to bronze Parquet through
 `arrow_io.write_bronze_parquet`, one part per `PART_ROWS` records.
 
+The requests go to the source's `base_url`, unless `PLATFORMGEN_API_<SOURCE>_BASE_URL` is set (`base_url_env`):
+`platformgen up --local` points it at a local server that replays the spec's recorded sample responses.
+
 The column coercion (`RecordCoercer`, `ColumnBuffer`) and the quarantine writer (`Quarantine`) are shared with
 `extract_files`. Only the standard library is imported at module level.
 """
@@ -18,6 +21,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -36,6 +40,12 @@ PART_ROWS = 100_000
 MAX_LOGGED_BAD_RECORDS = 20
 
 Converter = Callable[[Any], Any]
+
+
+def base_url_env(source: str) -> str:
+    """The variable that overrides an API source's base_url (local mode's sample replay, tests)."""
+    return f"PLATFORMGEN_API_{source.upper()}_BASE_URL"
+
 
 # --------------------------------------------------------------------------- coercion (shared with extract_files)
 
@@ -842,7 +852,8 @@ def _extract(
     rate = source.get("rate_limit") or None
     limiter = None if not rate else RateLimiter(int(rate["requests"]), float(rate["per_seconds"]))
     headers = {"Accept": "application/json", "User-Agent": "platformgen", **auth.headers}
-    url = str(source["base_url"]).rstrip("/") + "/" + str(table["path"]).lstrip("/")
+    base_url = os.environ.get(base_url_env(name)) or str(source["base_url"])
+    url = base_url.rstrip("/") + "/" + str(table["path"]).lstrip("/")
     try:
         with HttpClient(
             headers=headers,

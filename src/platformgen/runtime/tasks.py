@@ -90,3 +90,97 @@ def run_quality(platform: dict[str, Any], quality: dict[str, Any], layer: str, *
         ingest_date=_ingest_date(context) if has_date else None,
     )
     return report.to_dict()
+
+
+def _project_root(sync: dict[str, Any]) -> str:
+    """PLATFORMGEN_PROJECT_ROOT, else the spec's orchestration.project_root."""
+    import os
+
+    root = os.environ.get("PLATFORMGEN_PROJECT_ROOT") or str(sync.get("project_root") or "")
+    if not root:
+        raise RuntimeError("no project root: set PLATFORMGEN_PROJECT_ROOT or orchestration.project_root in the spec")
+    return root
+
+
+def openmetadata_ingest(
+    platform: dict[str, Any], sync: dict[str, Any], workflow: str, **context: Any
+) -> dict[str, Any]:
+    """`metadata ingest -c <project root>/openmetadata/workflows/<workflow>.yaml` as a subprocess.
+
+    The executable is PLATFORMGEN_OM_EXECUTABLE, else sync["openmetadata"]["executable"] (`metadata`). The
+    process gets PLATFORMGEN_PROJECT_ROOT and the resolved warehouse connection (PLATFORMGEN_WAREHOUSE_* and
+    DBT_ENV_SECRET_PLATFORMGEN_WAREHOUSE_PASSWORD, as dbt does), which the workflow files reference as ${VAR};
+    its output goes to the task log and a non-zero exit fails the task.
+    """
+    import os
+    import shutil
+    from pathlib import Path
+
+    from platformgen.runtime.dbt_runner import run_dbt, warehouse_env
+
+    config = sync["openmetadata"]
+    name = os.environ.get("PLATFORMGEN_OM_EXECUTABLE") or str(config.get("executable") or "metadata")
+    executable = shutil.which(name)
+    if executable is None:
+        raise RuntimeError(
+            f"OpenMetadata's '{name}' command was not found: install openmetadata-ingestion (its own virtualenv is "
+            "best) and set PLATFORMGEN_OM_EXECUTABLE to its bin/metadata"
+        )
+    root = _project_root(sync)
+    path = Path(root) / config["workflows"][workflow]
+    if not path.is_file():
+        raise RuntimeError(f"no OpenMetadata workflow at {path}: deploy the compiled openmetadata/ folder there")
+    env = dict(os.environ)
+    env.setdefault("PLATFORMGEN_PROJECT_ROOT", root)
+    for key, value in warehouse_env(platform).items():
+        env.setdefault(key, value)
+    command = [executable, "ingest", "-c", str(path)]
+    log.info("running %s", " ".join(command))
+    result = run_dbt(command, env=env, cwd=Path(root))
+    if result.returncode != 0:
+        tail = "\n".join(result.lines[-30:])
+        raise RuntimeError(f"OpenMetadata workflow '{workflow}' failed (exit code {result.returncode}):\n{tail}")
+    return {"workflow": workflow, "returncode": result.returncode}
+
+
+def openmetadata_governance(platform: dict[str, Any], sync: dict[str, Any], **context: Any) -> dict[str, Any]:
+    """Apply openmetadata/governance.json (owners, tags, glossary) after the ingestion; see deploy/openmetadata.py.
+
+    Server and token from OPENMETADATA_URL (default http://openmetadata-server:8585/api) and OPENMETADATA_JWT_TOKEN.
+    """
+    import os
+    from pathlib import Path
+
+    from platformgen.deploy.openmetadata import apply_governance_file
+    from platformgen.runtime.dbt_runner import warehouse_env
+
+    env = {**warehouse_env(platform), **os.environ}
+    path = Path(_project_root(sync)) / sync["openmetadata"]["governance"]
+    report = apply_governance_file(path, env=env).to_dict()
+    log.info("OpenMetadata governance: %s", {k: len(v) for k, v in report.items()})
+    if report["pending"]:
+        log.warning("tables not in OpenMetadata yet (ingest them first): %s", ", ".join(report["pending"]))
+    return report
+
+
+def superset_refresh(platform: dict[str, Any], sync: dict[str, Any], **context: Any) -> dict[str, Any]:
+    """Refresh the columns of the platform's Superset datasets (PUT /api/v1/dataset/<id>/refresh).
+
+    Credentials from SUPERSET_ADMIN_USER / SUPERSET_ADMIN_PASSWORD, the URL from SUPERSET_URL (default
+    http://superset:8088). A dataset Superset does not have (the bundle was never imported) fails the task.
+    """
+    import os
+
+    from platformgen.deploy.superset import DEFAULT_URL, refresh_datasets
+
+    user, password = os.environ.get("SUPERSET_ADMIN_USER"), os.environ.get("SUPERSET_ADMIN_PASSWORD")
+    if not user or not password:
+        raise RuntimeError("set SUPERSET_ADMIN_USER and SUPERSET_ADMIN_PASSWORD for the Superset refresh")
+    url = os.environ.get("SUPERSET_URL") or DEFAULT_URL
+    result = refresh_datasets(url, user, password, sync["superset"]["datasets"])
+    log.info("refreshed %d Superset dataset(s)", len(result["refreshed"]))
+    if result["missing"]:
+        raise RuntimeError(
+            f"Superset has no dataset {', '.join(result['missing'])}: import the bundle first (platformgen up)"
+        )
+    return result

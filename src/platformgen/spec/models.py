@@ -45,8 +45,8 @@ class Versions(StrictModel):
     postgres: Literal["16"] = Field("16", description="PostgreSQL major version of the warehouse.")
     dbt: str = Field("1.9", pattern=r"^1\.(8|9|10)$", description="dbt-core minor version (1.8-1.10).")
     great_expectations: Literal["0.18"] = Field("0.18", description="Great Expectations version of the suites.")
-    superset: str = Field("4.1.1", description="Apache Superset image tag.")
-    openmetadata: str = Field("1.5.11", description="OpenMetadata server and ingestion version.")
+    superset: str = Field("6.1.0", description="Apache Superset image tag (the bundle format is checked against 6.1).")
+    openmetadata: str = Field("1.13.6", description="OpenMetadata server and ingestion version.")
     elasticsearch: str = Field("8.11.4", description="Elasticsearch image tag used by OpenMetadata.")
 
 
