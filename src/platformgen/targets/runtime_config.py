@@ -5,7 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from platformgen.plan.build import Plan, SourcePlan, SourceTablePlan
-from platformgen.spec.models import ApiEndpoint, ApiSource, FileSource, FileTable, PostgresSource, PostgresTable
+from platformgen.spec.models import (
+    ApiEndpoint,
+    ApiSource,
+    FileSource,
+    FileTable,
+    PostgresConnection,
+    PostgresSource,
+    PostgresTable,
+)
+
+
+def connection_config(connection: PostgresConnection) -> dict[str, Any]:
+    """A PostgreSQL connection as the runtime reads it: values, env:VAR references or an Airflow conn_id."""
+    return connection.model_dump(include={"conn_id", "host", "port", "database", "user", "password", "sslmode"})
 
 
 def platform_config(plan: Plan) -> dict[str, Any]:
@@ -14,15 +27,7 @@ def platform_config(plan: Plan) -> dict[str, Any]:
     alerting = plan.alerting
     return {
         "name": plan.name,
-        "warehouse": {
-            "conn_id": wh.conn_id,
-            "host": wh.host,
-            "port": wh.port,
-            "database": wh.database,
-            "user": wh.user,
-            "password": wh.password,
-            "sslmode": wh.sslmode,
-        },
+        "warehouse": connection_config(wh),
         "schemas": plan.warehouse.schemas.model_dump(),
         "storage": {
             "endpoint": plan.storage.endpoint,
@@ -48,15 +53,7 @@ def source_config(source: SourcePlan) -> dict[str, Any]:
     base: dict[str, Any] = {"name": source.name, "kind": source.kind, "owner": source.owner}
     if isinstance(spec, PostgresSource):
         c = spec.connection
-        base["connection"] = {
-            "conn_id": c.conn_id,
-            "host": c.host,
-            "port": c.port,
-            "database": c.database,
-            "user": c.user,
-            "password": c.password,
-            "sslmode": c.sslmode,
-        }
+        base["connection"] = connection_config(c)
     elif isinstance(spec, ApiSource):
         base.update(
             {
