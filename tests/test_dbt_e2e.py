@@ -402,3 +402,42 @@ def test_spec_literals_reach_the_warehouse_unrendered(platform_for: Any, tmp_pat
         "select data_type from information_schema.columns where table_schema = 'gold' "
         "and table_name = 'daily_orders' and column_name = 'orders'"
     ) == [("integer",)]
+
+
+def test_bad_rows_in_raw_fail_exactly_their_tests(platform_for: Any) -> None:
+    """A duplicate key is resolved by the silver dedup; a NULL key and an out-of-range value fail their tests."""
+    platform: Platform = platform_for(REPO / "examples" / "minimal_csv")
+    columns = "receipt_id, sold_at, store, product, quantity, amount, _run_id"
+    with psycopg.connect(platform.url) as conn:
+        [(first,)] = conn.execute("select min(receipt_id) from raw.sales__receipts").fetchall()
+        conn.execute(
+            f"insert into raw.sales__receipts ({columns}) "
+            f"select {columns.replace('_run_id', quote_run('bad'))} from raw.sales__receipts where receipt_id = %s",
+            (first,),
+        )
+        conn.execute(
+            f"insert into raw.sales__receipts ({columns}) values "
+            "(null, '2024-03-02T10:00:00+00:00', 'downtown', 'muffin', 1, 3.10, 'bad'), "
+            "(999999, '2024-03-02T11:00:00+00:00', 'harbour', 'scone', 0, 2.50, 'bad')"
+        )
+    excluded, _ = stale_by_design(platform)
+    outcome = platform.build(*[a for name in sorted(excluded) for a in ("--exclude", name)])
+    checks = platform.compiled.plan.checks_for("sales.receipts")
+    not_null = next(c.id for c in checks if c.kind == "not_null" and c.column == "receipt_id")
+    in_range = next(c.id for c in checks if c.kind == "range" and c.column == "quantity")
+    check_ids = {c.id for c in platform.compiled.plan.checks}
+    failing_tests = {n: s for n, s in outcome.failing().items() if n in check_ids and s != "skipped"}
+    assert failing_tests == {not_null: "fail", in_range: "fail"}
+    # error-severity failures in staging stop the layers built on it: their tests are skipped, not failed
+    skipped = {n for n, s in outcome.status.items() if s == "skipped" and n in check_ids}
+    assert skipped == {c.id for c in platform.compiled.plan.checks if "." not in c.dataset}
+    assert outcome.failures[not_null] == 1
+    assert outcome.failures[in_range] == 1
+    assert not outcome.success
+    unique = next(c.id for c in checks if c.kind == "unique" and c.column == "receipt_id")
+    assert outcome.status[unique] == "pass", "the duplicate key must be removed by the silver dedup"
+    assert platform.rows(f"select count(*) from staging.stg_sales__receipts where receipt_id = {int(first)}") == [(1,)]
+
+
+def quote_run(run_id: str) -> str:
+    return "'" + run_id.replace("'", "''") + "'"
