@@ -17,8 +17,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Airflow reads its configuration when first imported: give every test process its own throwaway
 # AIRFLOW_HOME with a SQLite metadata DB before any test imports airflow.
-if "PLATFORMGEN_TEST_AIRFLOW_HOME" not in os.environ:
+# Keyed by process: pytest-xdist workers inherit the controller's environment, and two workers sharing
+# one SQLite metadata DB would migrate it at the same time.
+if os.environ.get("PLATFORMGEN_TEST_AIRFLOW_PID") != str(os.getpid()):
     _home = tempfile.mkdtemp(prefix="platformgen-airflow-")
+    os.environ["PLATFORMGEN_TEST_AIRFLOW_PID"] = str(os.getpid())
     os.environ["PLATFORMGEN_TEST_AIRFLOW_HOME"] = _home
     os.environ["AIRFLOW_HOME"] = _home
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -85,6 +88,10 @@ def airflow_db() -> str:
     home = os.environ["AIRFLOW_HOME"]
     if not Path(home, ".migrated").exists():
         airflow = Path(sys.executable).parent / "airflow"
-        subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+        proc = subprocess.run(
+            [str(airflow), "db", "migrate"], capture_output=True, text=True, env=os.environ.copy(), check=False
+        )
+        if proc.returncode != 0:
+            pytest.fail(f"airflow db migrate failed in {home}:\n{proc.stderr[-3000:]}")
         Path(home, ".migrated").write_text("ok\n")
     return home
