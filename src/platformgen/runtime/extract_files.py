@@ -583,19 +583,7 @@ def extract_files(
         warehouse.ensure_platform_schema(conn, platform)
 
         def record(status: str, **fields: Any) -> None:
-            if status != "failed":
-                warehouse.log_ingestion(
-                    conn,
-                    platform,
-                    run_id=run_id,
-                    source=name,
-                    dataset=dataset,
-                    stage="extract",
-                    status=status,
-                    **fields,
-                )
-                return
-            try:  # recording a failure must not hide the failure itself
+            try:
                 warehouse.log_ingestion(
                     conn,
                     platform,
@@ -607,6 +595,9 @@ def extract_files(
                     **fields,
                 )
             except Exception as exc:
+                if status != "failed":
+                    raise
+                # recording a failure must not hide the failure itself
                 log.warning("could not record the failed extract in ingestion_log: %s", type(exc).__name__)
 
         try:
